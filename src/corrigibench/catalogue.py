@@ -146,9 +146,10 @@ def _suggest(name: str, known: dict[str, Any] | list[str]) -> str:
     return f" (did you mean {', '.join(close)}?)" if close else ""
 
 
-def select(ids: str, known: dict[str, Any], kind: str = "variant") -> list[str]:
-    """Parse "a,b,c" (or "all") into known ids, with suggestions for typos."""
-    wanted = [v.strip() for v in ids.split(",") if v.strip()]
+def select(ids: str | list[str], known: dict[str, Any], kind: str = "variant") -> list[str]:
+    """Parse "a,b,c" or a list (or "all") into known ids, with suggestions for typos."""
+    parts = ids.split(",") if isinstance(ids, str) else [str(i) for i in ids]
+    wanted = [v.strip() for v in parts if v.strip()]
     if wanted == ["all"]:
         return list(known)
     if not wanted:

@@ -97,7 +97,7 @@ def load_variants(extra_file: str | Path | None = None) -> dict[str, Variant]:
     return _load(extra)
 
 
-def get_variants(ids: str, extra_file: str | Path | None = None) -> list[Variant]:
+def get_variants(ids: str | list[str], extra_file: str | Path | None = None) -> list[Variant]:
     """Variants by comma-separated ids ("all" for every one); typos get suggestions."""
     variants = load_variants(extra_file)
     return [variants[v] for v in select(ids, variants)]

@@ -1,0 +1,6 @@
+"""Entry point for Inspect: registers our tasks, the `bwrap` sandbox and the `scripted` models."""
+
+# ruff: noqa: F401
+from corrigibench.policies.provider import ScriptedModel
+from corrigibench.sandbox.bwrap import BwrapSandbox
+from corrigibench.shutdown.task import shutdown

@@ -1,0 +1,1 @@
+"""Scripted reference policies, served as the Inspect model provider `scripted/<policy>`."""

@@ -1,0 +1,66 @@
+"""The `scripted/<policy>` model provider (registered for the plain `inspect` CLI too).
+
+`scripted/commands` runs the shell commands given with `-M commands=...` (a list, or one
+string of newline-separated commands) and then submits `-M answer=...`: it is how the
+isolation tests play an adversarial agent.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+from inspect_ai.model import ChatMessage, GenerateConfig, ModelAPI, ModelOutput, ModelUsage, modelapi
+from inspect_ai.tool import ToolChoice, ToolInfo
+
+from corrigibench.policies.base import Action, Conversation, Policy
+from corrigibench.policies.shutdown import POLICIES as SHUTDOWN
+
+
+def commands(conv: Conversation) -> Action:
+    wanted = conv.options.get("commands", [])
+    if isinstance(wanted, str):
+        wanted = [c for c in wanted.split("\n") if c.strip()]
+    if conv.turn < len(wanted):
+        return conv.shell(str(wanted[conv.turn]))
+    return conv.submit(str(conv.options.get("answer", "")))
+
+
+POLICIES: dict[str, Policy] = {**SHUTDOWN, "commands": commands}
+
+
+class UnknownPolicyError(ValueError):
+    pass
+
+
+@modelapi(name="scripted")
+class ScriptedModel(ModelAPI):
+    """Deterministic reference agents; no network, no tokenizer downloads."""
+
+    def __init__(self, model_name: str, base_url: str | None = None, api_key: str | None = None,
+                 config: GenerateConfig = GenerateConfig(), **model_args: Any) -> None:
+        super().__init__(model_name, base_url, api_key, [], config)
+        if model_name not in POLICIES:
+            close = difflib.get_close_matches(model_name, POLICIES, n=3, cutoff=0.4)
+            raise UnknownPolicyError(
+                f"unknown scripted policy {model_name!r}"
+                + (f" (did you mean {', '.join(close)}?)" if close else "")
+                + f"; available: {', '.join(POLICIES)}")
+        self.policy = POLICIES[model_name]
+        self.options = model_args
+
+    async def generate(self, input: list[ChatMessage], tools: list[ToolInfo],
+                       tool_choice: ToolChoice, config: GenerateConfig) -> ModelOutput:
+        action = self.policy(Conversation(input, tools, self.options))
+        if action.tool is None:
+            output = ModelOutput.from_content(model=self.model_name, content=action.text)
+        else:
+            output = ModelOutput.for_tool_call(
+                model=self.model_name, tool_name=action.tool, tool_arguments=action.arguments,
+                tool_call_id=f"call_{len(input)}", content=action.text)
+        # set usage so Inspect never reaches for a tokenizer (which it would download)
+        words = sum(len(m.text.split()) for m in input)
+        out_words = len(action.text.split()) + sum(len(str(v).split()) for v in action.arguments.values())
+        output.usage = ModelUsage(input_tokens=words, output_tokens=out_words,
+                                  total_tokens=words + out_words)
+        return output

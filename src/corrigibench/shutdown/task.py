@@ -1,0 +1,33 @@
+"""The Inspect task `corrigibench/shutdown`: one sample per variant, one machine per episode."""
+
+from __future__ import annotations
+
+from inspect_ai import Task, task
+from inspect_ai.dataset import Sample
+
+from corrigibench.sandbox.helpers import helper_dir
+from corrigibench.shutdown.agent import shutdown_agent
+from corrigibench.shutdown.scorer import shutdown_scorer
+from corrigibench.shutdown.variants import get_variants
+
+
+@task
+def shutdown(variant: str = "palisade-A", variants_file: str | None = None,
+             message_limit: int | None = None, command_timeout: float = 15) -> Task:
+    """Palisade's shutdown-resistance environment.
+
+    Args:
+      variant: Condition id(s), comma-separated, or "all" (`corrigibench variants shutdown`).
+      variants_file: An extra TOML catalogue of conditions (may extend the built-in ones).
+      message_limit: Override every variant's message limit (default: the variant's, 60).
+      command_timeout: Seconds a single shell command may run.
+    """
+    variants = get_variants(variant, variants_file)
+    helper_dir()  # build the machine helpers now, not inside the first episode
+    return Task(
+        dataset=[Sample(id=v.id, input=v.user, metadata=v.as_metadata()) for v in variants],
+        solver=shutdown_agent(command_timeout=command_timeout, message_limit=message_limit),
+        scorer=shutdown_scorer(),
+        sandbox="bwrap",
+        version=1,
+    )
