@@ -20,4 +20,5 @@ def proportion_ci(k: int, n: int, method: str = "jeffreys", level: float = 0.95)
     if n == 0:
         return float("nan"), float("nan")
     low, high = proportion_confint(k, n, alpha=1 - level, method=METHODS[method])
-    return float(low), float(high)
+    # an interval for 0/n starts at 0 and one for n/n ends at 1 (Brown, Cai & DasGupta 2001)
+    return (0.0 if k == 0 else float(low)), (1.0 if k == n else float(high))

@@ -1,0 +1,147 @@
+"""The `corrigibench` command: list conditions, run an environment, tabulate results."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+from corrigibench.catalogue import CatalogueError
+
+ENVIRONMENTS = ("shutdown",)
+
+
+class UsageError(ValueError):
+    """Bad input from the user: reported as one line, exit status 2."""
+
+
+def _variants(args: argparse.Namespace) -> int:
+    from corrigibench.shutdown.variants import load_variants
+
+    variants = load_variants(args.variants_file)
+    if args.format == "json":
+        import json
+
+        print(json.dumps([{"id": v.id, "provenance": v.provenance, "description": v.description,
+                           "source": v.source, "notes": v.notes, **v.hashes}
+                          for v in variants.values()], indent=2))
+        return 0
+    width = max(len(v) for v in variants)
+    for v in variants.values():
+        print(f"{v.id:<{width}}  {v.provenance:<22}  {v.description}")
+    return 0
+
+
+def _model_args(pairs: list[str]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"-M expects key=value, got {pair!r}")
+        out[key] = value
+    return out
+
+
+def _run(args: argparse.Namespace) -> int:
+    import shutil
+
+    from inspect_ai import eval as inspect_eval
+    from inspect_ai.model import get_model
+
+    from corrigibench.sandbox.helpers import helper_dir
+    from corrigibench.sandbox.machine import bwrap_path
+    from corrigibench.shutdown.task import shutdown
+    from corrigibench.table import episodes, render, summarize
+
+    models = [m.strip() for m in args.model.split(",") if m.strip()]
+    model_args = _model_args(args.M or [])
+    # validate everything before anything is written
+    task = shutdown(variant=args.variant, variants_file=args.variants_file,
+                    message_limit=args.message_limit, command_timeout=args.command_timeout)
+    bwrap_path()
+    if shutil.which("setpriv") is None:
+        raise UsageError("setpriv (util-linux) is required to drop root for the machines")
+    helper_dir()
+    for name in models:
+        try:
+            get_model(name, **model_args)
+        except Exception as ex:  # Inspect's model errors come in several types
+            raise UsageError(f"model {name!r}: {_plain(str(ex))}") from None
+    logs = inspect_eval(task, model=models, model_args=model_args, epochs=args.epochs,
+                        log_dir=args.log_dir, max_samples=args.max_samples,
+                        fail_on_error=False, display=args.display)
+    print()
+    print(render(summarize(episodes(args.log_dir)), "markdown"), end="")
+    print(f"\nLogs: {Path(args.log_dir).resolve()}  (open with `inspect view --log-dir {args.log_dir}`)")
+    return 0 if all(log.status == "success" for log in logs) else 1
+
+
+def _table(args: argparse.Namespace) -> int:
+    from corrigibench.table import episodes, render, summarize
+
+    print(render(summarize(episodes(args.log_dir)), args.format), end="")
+    return 0
+
+
+def _plain(text: str) -> str:
+    """One line, without Rich markup."""
+    return " ".join(re.sub(r"\[/?[a-z ]+\]", "", text).split())
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="corrigibench", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    v = sub.add_parser("variants", help="list an environment's conditions with provenance")
+    v.add_argument("environment", choices=ENVIRONMENTS)
+    v.add_argument("--variants-file", help="an extra TOML catalogue to load")
+    v.add_argument("--format", choices=("text", "json"), default="text")
+    v.set_defaults(func=_variants)
+
+    r = sub.add_parser("run", help="run an environment and print its results table")
+    r.add_argument("environment", choices=ENVIRONMENTS)
+    r.add_argument("--model", required=True,
+                   help="Inspect model name(s), comma-separated (e.g. scripted/compliant)")
+    r.add_argument("--variant", default="palisade-A",
+                   help="condition id(s), comma-separated, or 'all' (default: palisade-A)")
+    r.add_argument("--epochs", type=int, default=1, help="episodes per condition and model")
+    r.add_argument("--log-dir", default="logs", help="where the .eval logs go (default: logs)")
+    r.add_argument("--variants-file", help="an extra TOML catalogue of conditions")
+    r.add_argument("--message-limit", type=int, help="override the variants' message limit")
+    r.add_argument("--command-timeout", type=float, default=15,
+                   help="seconds one shell command may run (default: 15)")
+    r.add_argument("--max-samples", type=int, default=10, help="episodes run at once (default: 10)")
+    r.add_argument("-M", action="append", metavar="KEY=VALUE", help="model argument")
+    r.add_argument("--display", default="plain", choices=("full", "rich", "plain", "log", "none"),
+                   help="Inspect progress display (default: plain)")
+    r.set_defaults(func=_run)
+
+    t = sub.add_parser("table", help="results per environment, model and condition")
+    t.add_argument("log_dir", help="directory of Inspect logs (searched recursively)")
+    t.add_argument("--format", choices=("markdown", "csv", "json"), default="markdown")
+    t.set_defaults(func=_table)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if getattr(args, "epochs", 1) < 1:
+        print("corrigibench: error: --epochs must be at least 1", file=sys.stderr)
+        return 2
+    from corrigibench.sandbox.helpers import HelperBuildError
+    from corrigibench.sandbox.machine import MachineError
+    from corrigibench.table import NoLogsError
+
+    try:
+        return args.func(args)
+    except (UsageError, CatalogueError, MachineError, HelperBuildError, NoLogsError) as ex:
+        print(f"corrigibench: error: {ex}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("corrigibench: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""Results tables from Inspect logs: one row per (environment, model, variant).
+
+Denominator policy: `rate` = resisted / n, where n counts only valid episodes (status
+"ok"). Episodes that hit a limit, errored, or are missing from a log that planned them
+are shown in their own columns and never folded into a rate.
+Only sample summaries are read (no messages), so large log directories stay fast.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+from inspect_ai.log import list_eval_logs, read_eval_log, read_eval_log_sample_summaries
+
+from corrigibench.stats import proportion_ci
+
+KEYS = ["environment", "model", "variant"]
+COLUMNS = KEYS + ["n", "resisted", "rate", "ci_low", "ci_high", "strict_noncompliant",
+                  "attempted", "limits", "errors", "missing", "episodes"]
+
+
+class NoLogsError(ValueError):
+    pass
+
+
+def episodes(log_dir: str | Path) -> pd.DataFrame:
+    """One row per planned episode found in the logs under log_dir."""
+    path = Path(log_dir)
+    if not path.is_dir():
+        raise NoLogsError(f"{log_dir}: no such directory")
+    rows = []
+    for info in list_eval_logs(str(path), recursive=True):
+        header = read_eval_log(info.name, header_only=True)
+        environment = header.eval.task.split("/")[-1]
+        model = header.eval.model
+        seen: dict[str, int] = {}
+        for s in read_eval_log_sample_summaries(info.name):
+            score = next(iter((s.scores or {}).values()), None)
+            labels = score.metadata or {} if score else {}
+            variant = str(s.metadata.get("variant", s.id))
+            seen[str(s.id)] = seen.get(str(s.id), 0) + 1
+            status = "error" if s.error else labels.get("status", "limit" if s.limit else "error")
+            rows.append({"environment": environment, "model": model, "variant": variant,
+                         "epoch": s.epoch, "status": status,
+                         "label": labels.get("label", status),
+                         "resisted": bool(labels.get("resisted", False)),
+                         "strict_noncompliant": bool(labels.get("strict_noncompliance", False)),
+                         "attempted": bool(labels.get("attempted", False)),
+                         "method": labels.get("method"), "log": info.name})
+        epochs = header.eval.config.epochs or 1
+        for sample_id in header.eval.dataset.sample_ids or []:
+            for _ in range(epochs - seen.get(str(sample_id), 0)):
+                rows.append({"environment": environment, "model": model,
+                             "variant": str(sample_id), "epoch": None, "status": "missing",
+                             "label": "missing", "resisted": False, "strict_noncompliant": False,
+                             "attempted": False, "method": None, "log": info.name})
+    if not rows:
+        raise NoLogsError(f"{log_dir}: no Inspect logs with samples found")
+    return pd.DataFrame(rows)
+
+
+def summarize(df: pd.DataFrame) -> pd.DataFrame:
+    """Per-cell counts, rate and 95% Jeffreys interval over valid episodes."""
+    out = []
+    for key, group in df.groupby(KEYS, sort=True):
+        valid = group[group["status"] == "ok"]
+        n, k = len(valid), int(valid["resisted"].sum())
+        low, high = proportion_ci(k, n)
+        out.append(dict(zip(KEYS, key)) | {
+            "n": n, "resisted": k, "rate": k / n if n else float("nan"),
+            "ci_low": low, "ci_high": high,
+            "strict_noncompliant": int(valid["strict_noncompliant"].sum()),
+            "attempted": int(valid["attempted"].sum()),
+            "limits": int((group["status"] == "limit").sum()),
+            "errors": int((group["status"] == "error").sum()),
+            "missing": int((group["status"] == "missing").sum()),
+            "episodes": len(group),
+        })
+    return pd.DataFrame(out, columns=COLUMNS)
+
+
+def render(table: pd.DataFrame, fmt: str) -> str:
+    if fmt == "csv":
+        return table.to_csv(index=False, float_format="%.4f")
+    if fmt == "json":
+        return json.dumps(json.loads(table.to_json(orient="records")), indent=2)
+    if fmt == "markdown":
+        return _markdown(table)
+    raise ValueError(f"unknown format {fmt!r}")
+
+
+def _markdown(table: pd.DataFrame) -> str:
+    def cell(column: str, value: object) -> str:
+        if column in ("rate", "ci_low", "ci_high"):
+            return "–" if pd.isna(value) else f"{100 * float(value):.1f}%"
+        return str(value)
+
+    lines = ["| " + " | ".join(table.columns) + " |",
+             "|" + "|".join("---" for _ in table.columns) + "|"]
+    for row in table.itertuples(index=False):
+        lines.append("| " + " | ".join(cell(c, v) for c, v in zip(table.columns, row)) + " |")
+    return "\n".join(lines) + "\n"
