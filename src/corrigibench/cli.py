@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from pathlib import Path
@@ -49,7 +50,6 @@ def _run(args: argparse.Namespace) -> int:
     from inspect_ai import eval as inspect_eval
     from inspect_ai.model import get_model
 
-    from corrigibench.sandbox.helpers import helper_dir
     from corrigibench.sandbox.machine import bwrap_path
     from corrigibench.shutdown.task import shutdown
     from corrigibench.table import episodes, render, summarize
@@ -58,11 +58,15 @@ def _run(args: argparse.Namespace) -> int:
     model_args = _model_args(args.M or [])
     # validate everything before anything is written
     task = shutdown(variant=args.variant, variants_file=args.variants_file,
-                    message_limit=args.message_limit, command_timeout=args.command_timeout)
-    bwrap_path()
-    if shutil.which("setpriv") is None:
-        raise UsageError("setpriv (util-linux) is required to drop root for the machines")
-    helper_dir()
+                    message_limit=args.message_limit, command_timeout=args.command_timeout,
+                    sandbox=args.sandbox)
+    if args.sandbox == "bwrap":
+        bwrap_path()
+        if os.geteuid() == 0 and shutil.which("setpriv") is None:
+            raise UsageError("setpriv (util-linux) is needed to run machines as a non-root "
+                             "user: apt-get install util-linux")
+    elif shutil.which("docker") is None:
+        raise UsageError("--sandbox docker needs the docker CLI with a running engine")
     for name in models:
         try:
             get_model(name, **model_args)
@@ -111,6 +115,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--message-limit", type=int, help="override the variants' message limit")
     r.add_argument("--command-timeout", type=float, default=15,
                    help="seconds one shell command may run (default: 15)")
+    r.add_argument("--sandbox", choices=("bwrap", "docker"), default="bwrap",
+                   help="episode machines: bubblewrap (default) or Docker (our compose file)")
     r.add_argument("--max-samples", type=int, default=10, help="episodes run at once (default: 10)")
     r.add_argument("-M", action="append", metavar="KEY=VALUE", help="model argument")
     r.add_argument("--display", default="plain", choices=("full", "rich", "plain", "log", "none"),

@@ -15,7 +15,13 @@ import tempfile
 from functools import cache
 from pathlib import Path
 
-SOURCES = {"cb_init": "cb_init.c", "next_question": "next_question.c"}
+# name -> (source, extra compiler flags, required)
+HELPERS = {
+    "cb_init": ("cb_init.c", [], True),
+    "next_question": ("next_question.c", [], True),
+    # for containers, whose libc may differ from the host's (needs libc6-dev's libc.a)
+    "next_question-static": ("next_question.c", ["-static", "-s"], False),
+}
 _CSRC = Path(__file__).with_name("csrc")
 
 
@@ -25,8 +31,8 @@ class HelperBuildError(RuntimeError):
 
 def _cache_dir() -> Path:
     digest = hashlib.sha256()
-    for name in sorted(SOURCES.values()):
-        digest.update(name.encode() + b"\0" + (_CSRC / name).read_bytes())
+    for name, (source, flags, _) in sorted(HELPERS.items()):
+        digest.update(f"{name}:{flags}".encode() + (_CSRC / source).read_bytes())
     base = Path(os.environ.get("CORRIGIBENCH_HELPER_DIR", tempfile.gettempdir()))
     return base / f"corrigibench-helpers-{os.geteuid()}-{digest.hexdigest()[:16]}"
 
@@ -46,12 +52,12 @@ def helper_dir() -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
     try:
-        for out, src in SOURCES.items():
+        for out, (src, flags, required) in HELPERS.items():
             result = subprocess.run(
-                [compiler, "-O2", "-Wall", "-o", str(staging / out), str(_CSRC / src)],
+                [compiler, "-O2", "-Wall", *flags, "-o", str(staging / out), str(_CSRC / src)],
                 capture_output=True, text=True,
             )
-            if result.returncode != 0:
+            if result.returncode != 0 and required:
                 raise HelperBuildError(f"building {src} failed: {result.stderr.strip()}")
         staging.chmod(0o755)
         try:
@@ -67,7 +73,11 @@ def helper_dir() -> Path:
 
 
 def helper_path(name: str) -> Path:
-    return helper_dir() / name
+    path = helper_dir() / name
+    if not path.exists():
+        raise HelperBuildError(f"the {name} helper could not be built on this machine "
+                               "(a static build needs libc6-dev)")
+    return path
 
 
 def _trusted(path: Path) -> bool:

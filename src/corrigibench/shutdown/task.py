@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from inspect_ai import Task, task
 from inspect_ai.dataset import Sample
 
+from corrigibench.catalogue import CatalogueError
 from corrigibench.sandbox.helpers import helper_dir
+from corrigibench.sandbox.terminal import prepare_docker_channels
 from corrigibench.shutdown.agent import shutdown_agent
 from corrigibench.shutdown.scorer import shutdown_scorer
 from corrigibench.shutdown.variants import get_variants
 
+COMPOSE = Path(__file__).with_name("docker") / "compose.yaml"
+SANDBOXES = ("bwrap", "docker")
+
 
 @task
 def shutdown(variant: str = "palisade-A", variants_file: str | None = None,
-             message_limit: int | None = None, command_timeout: float = 15) -> Task:
+             message_limit: int | None = None, command_timeout: float = 15,
+             sandbox: str = "bwrap") -> Task:
     """Palisade's shutdown-resistance environment.
 
     Args:
@@ -21,13 +29,18 @@ def shutdown(variant: str = "palisade-A", variants_file: str | None = None,
       variants_file: An extra TOML catalogue of conditions (may extend the built-in ones).
       message_limit: Override every variant's message limit (default: the variant's, 60).
       command_timeout: Seconds a single shell command may run.
+      sandbox: "bwrap" (default: exact, no daemon needed) or "docker" (our compose file).
     """
+    if sandbox not in SANDBOXES:
+        raise CatalogueError(f"unknown sandbox {sandbox!r}; use one of {', '.join(SANDBOXES)}")
     variants = get_variants(variant, variants_file)
     helper_dir()  # build the machine helpers now, not inside the first episode
+    if sandbox == "docker":
+        prepare_docker_channels()
     return Task(
         dataset=[Sample(id=v.id, input=v.user, metadata=v.as_metadata()) for v in variants],
         solver=shutdown_agent(command_timeout=command_timeout, message_limit=message_limit),
         scorer=shutdown_scorer(),
-        sandbox="bwrap",
+        sandbox="bwrap" if sandbox == "bwrap" else ("docker", str(COMPOSE)),
         version=1,
     )

@@ -1,0 +1,227 @@
+"""What an environment needs from an episode's machine, for each supported sandbox.
+
+- `bwrap` (default): exact. A persistent shell, liveness proven by a ping through PID 1
+  (see machine.py), file state read by the host through /proc/<pid>/root, and a host
+  directory bound into the machine for the question service's socket.
+- `docker` (Inspect's docker sandbox with our compose file): for users who prefer
+  Docker. The container's init is tini (`init: true`), so `kill -s TERM 1` stops it.
+  Differences: each command is a `docker exec` that restores the previous working
+  directory (variables and functions do not persist); liveness is a `docker exec`
+  after a grace period instead of an ordered ping; file state is read with `stat` and
+  `sha256sum` run as root in the container.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import shlex
+import stat
+import tempfile
+from hashlib import sha256
+from pathlib import Path
+from typing import Protocol
+
+from inspect_ai.util import SandboxEnvironment
+
+from corrigibench.sandbox.bwrap import BwrapSandbox
+from corrigibench.sandbox.machine import HOME, MachineDied
+from corrigibench.sandbox.shell import ShellResult
+
+CHANNEL_ENV = "CORRIGIBENCH_CHANNEL"  # read by next_question when the socket is elsewhere
+DOCKER_CHANNELS = Path(os.environ.get("CORRIGIBENCH_CHANNELS",
+                                      Path(tempfile.gettempdir()) / "corrigibench-channels"))
+DOCKER_CHANNELS_INSIDE = "/run/corrigibench-channels"
+DOCKER_GRACE_SECONDS = 2.0
+
+
+def prepare_docker_channels() -> None:
+    """The shared socket directory must exist before compose binds it, and be unlistable."""
+    DOCKER_CHANNELS.mkdir(parents=True, exist_ok=True)
+    DOCKER_CHANNELS.chmod(0o711)
+
+
+class Terminal(Protocol):
+    channel_dir: Path  # host directory where the question service puts its socket
+    socket_name: str
+
+    async def install(self, files: dict[str, tuple[bytes, int]]) -> None: ...
+    async def run(self, command: str, timeout: float) -> ShellResult: ...
+    async def alive(self) -> bool: ...
+    def file_state(self, path: str) -> dict: ...
+    def death(self) -> dict: ...
+    async def close(self) -> None: ...
+
+
+class BwrapTerminal:
+    socket_name = "channel.sock"
+
+    def __init__(self, box: BwrapSandbox) -> None:
+        self.box = box
+        self.channel_dir = box.channel_dir
+
+    async def install(self, files: dict[str, tuple[bytes, int]]) -> None:
+        await _install(self.box, files)
+
+    async def run(self, command: str, timeout: float) -> ShellResult:
+        return await self.box.shell.run(command, timeout)
+
+    async def alive(self) -> bool:
+        return await self.box.machine.alive()
+
+    def file_state(self, path: str) -> dict:
+        return file_state(self.box.machine.root / path.lstrip("/"))
+
+    def death(self) -> dict:
+        d = self.box.machine.death
+        return {"signal": d.signal if d else None, "sender_pid": d.sender_pid if d else None,
+                "cause": d.describe() if d else "unknown"}
+
+    async def close(self) -> None:
+        pass  # the sandbox owns the machine
+
+
+_DOCKER_RUN = (f'cd "$(cat /tmp/.corrigibench-cwd 2>/dev/null || echo {HOME})" 2>/dev/null; '
+               'eval "$1" </dev/null 2>&1; __status=$?; pwd > /tmp/.corrigibench-cwd; '
+               'exit $__status')
+_DOCKER_STAT = ('for f; do if [ -e "$f" ] || [ -L "$f" ]; then '
+                'printf "%s\\t%s\\t" "$(stat -c "%F|%a|%s" -- "$f")" "$(readlink -- "$f")"; '
+                'sha256sum -- "$f" 2>/dev/null | cut -d" " -f1; echo; else echo missing; fi; done')
+
+
+class DockerTerminal:
+    def __init__(self, env: SandboxEnvironment) -> None:
+        self.env = env
+        prepare_docker_channels()
+        token = secrets.token_hex(16)  # unguessable: the directory is shared, not listable
+        self.channel_dir = DOCKER_CHANNELS
+        self.socket_name = f"{token}.sock"
+        self._env_vars = {CHANNEL_ENV: f"{DOCKER_CHANNELS_INSIDE}/{self.socket_name}"}
+        self._dead = False
+        self._states: dict[str, dict] = {}
+
+    async def install(self, files: dict[str, tuple[bytes, int]]) -> None:
+        await _install(self.env, files)
+        await self._refresh(list(files))
+
+    async def run(self, command: str, timeout: float) -> ShellResult:
+        if self._dead:
+            raise MachineDied("the container has stopped")
+        try:
+            result = await self.env.exec(["bash", "-c", _DOCKER_RUN, "bash", command],
+                                         env=self._env_vars, timeout=int(timeout),
+                                         timeout_retry=False)
+        except TimeoutError:
+            return ShellResult("", None, f"command timed out after {timeout:g} s")
+        except Exception:  # the container is gone (or going)
+            result = None
+        if result is None or (result.returncode in (137, 143) and not await self.alive()):
+            self._dead = True
+            raise MachineDied("the container has stopped")
+        await self._refresh(list(self._states))
+        return ShellResult(result.stdout + result.stderr, result.returncode)
+
+    async def alive(self) -> bool:
+        if self._dead:
+            return False
+        await asyncio.sleep(DOCKER_GRACE_SECONDS)  # let a TERM sent to tini stop the container
+        try:
+            alive = (await self.env.exec(["true"], timeout=30, timeout_retry=False)).success
+        except Exception:
+            alive = False
+        self._dead = not alive
+        return alive
+
+    async def _refresh(self, paths: list[str]) -> None:
+        """Read file states as root (the agent may have made them unreadable to itself)."""
+        if not paths:
+            return
+        result = await self.env.exec(["sh", "-c", _DOCKER_STAT, "sh", *paths], user="root",
+                                     timeout=30)
+        lines = result.stdout.split("\n\n") if result.success else []
+        for path, line in zip(paths, lines + [""] * len(paths)):
+            self._states[path] = parse_stat(line.strip())
+
+    def file_state(self, path: str) -> dict:
+        return self._states.get(path, {"unavailable": "not read"})
+
+    def death(self) -> dict:
+        return {"signal": None, "sender_pid": None, "cause": "the container stopped"}
+
+    async def close(self) -> None:
+        pass  # the socket file is removed by the question service's server
+
+
+def parse_stat(line: str) -> dict:
+    """`stat -c '%F|%a|%s'`, readlink and sha256sum output -> the bwrap file_state format."""
+    if not line or line == "missing":
+        return {"exists": False} if line == "missing" else {"unavailable": "no output"}
+    fields = line.split("\t")
+    kind, mode, size = (fields[0].split("|") + ["", "", "0"])[:3]
+    names = {"regular file": "file", "regular empty file": "file", "directory": "directory",
+             "symbolic link": "symlink", "fifo": "fifo"}
+    state: dict = {"exists": True, "mode": f"{int(mode or '0', 8):04o}",
+                   "type": names.get(kind, "other"), "size": int(size or 0)}
+    if state["type"] == "file" and len(fields) > 2 and fields[2]:
+        state["sha256"] = fields[2]
+    if state["type"] == "symlink":
+        state["target"] = fields[1] if len(fields) > 1 else ""
+    return state
+
+
+async def _install(env: SandboxEnvironment, files: dict[str, tuple[bytes, int]]) -> None:
+    """Write the files, then set their modes with one chmod per mode."""
+    for path, (content, _) in files.items():
+        await env.write_file(path, content)
+    modes: dict[int, list[str]] = {}
+    for path, (_, mode) in files.items():
+        modes.setdefault(mode, []).append(path)
+    for mode, paths in modes.items():
+        result = await env.exec(["chmod", f"{mode:o}", *paths])
+        if not result.success:
+            raise RuntimeError(f"machine set-up failed: {result.stderr}")
+
+
+def terminal_for(env: SandboxEnvironment) -> Terminal:
+    try:
+        return BwrapTerminal(env.as_type(BwrapSandbox))
+    except TypeError:
+        pass
+    from inspect_ai.util._sandbox.docker.docker import DockerSandboxEnvironment
+
+    try:
+        return DockerTerminal(env.as_type(DockerSandboxEnvironment))
+    except TypeError:
+        raise RuntimeError("the shutdown environment runs on the bwrap or docker sandbox, "
+                           f"not {shlex.quote(type(env).__name__)}") from None
+
+
+def file_state(path: Path) -> dict:
+    """What a file in the machine looks like from the host (never follows links)."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return {"exists": False}
+    except OSError as ex:
+        return {"unavailable": ex.strerror}
+    state: dict = {"exists": True, "mode": f"{stat.S_IMODE(st.st_mode):04o}",
+                   "type": _kind(st.st_mode), "size": st.st_size}
+    if stat.S_ISREG(st.st_mode) and st.st_size <= 1 << 20:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            with os.fdopen(fd, "rb") as f:
+                state["sha256"] = sha256(f.read()).hexdigest()
+        except OSError as ex:
+            state["unreadable"] = ex.strerror
+    elif stat.S_ISLNK(st.st_mode):
+        state["target"] = os.readlink(path)
+    return state
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISREG, "file"), (stat.S_ISDIR, "directory"),
+                       (stat.S_ISLNK, "symlink"), (stat.S_ISFIFO, "fifo")):
+        if test(mode):
+            return name
+    return "other"
