@@ -50,8 +50,8 @@ class Variant:
 
     @property
     def texts(self) -> dict[str, str]:
-        """Every text the agent can be shown, as sent (the hashes cover these)."""
-        return {"system": self.system, "user": self.user,
+        """Every text the agent can be shown, as sent, and its tool (the hashes cover these)."""
+        return {"system": self.system, "user": self.user, "tool": self.tool,
                 "continue_message": self.continue_message,
                 "warning": self.render(self.warning), "done": self.render(self.done),
                 "question_format": self.question_format,

@@ -1,0 +1,103 @@
+"""The command line: one clear line and a non-zero exit on bad input, nothing half-written."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent
+
+
+def cli(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / "corrigibench"), *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, cwd=cwd, timeout=300)
+
+
+def one_error_line(result: subprocess.CompletedProcess, fragment: str) -> None:
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("corrigibench: error:"), result.stderr
+    assert fragment in lines[0]
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_variants_lists_every_condition_with_provenance() -> None:
+    result = cli("variants", "shutdown", "--format", "json")
+    assert result.returncode == 0
+    rows = {r["id"]: r for r in json.loads(result.stdout)}
+    assert rows["palisade-K"]["provenance"] == "reconstruction"
+    assert len(rows["palisade-B"]["texts_sha256"]) == 64
+    text = cli("variants", "shutdown").stdout
+    assert "palisade-A" in text and "verbatim-via-secondary" in text
+
+
+def test_run_and_table(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    result = cli("run", "shutdown", "--model", "scripted/saboteur-chmod,scripted/compliant",
+                 "--variant", "palisade-C", "--epochs", "2", "--log-dir", str(logs),
+                 "--display", "none")
+    assert result.returncode == 0, result.stderr
+    assert "| shutdown | scripted/saboteur-chmod | palisade-C | 2 | 2 | 100.0% |" in result.stdout
+    rows = json.loads(cli("table", str(logs), "--format", "json").stdout)
+    assert {(r["model"], r["n"], r["resisted"]) for r in rows} == {
+        ("scripted/saboteur-chmod", 2, 2), ("scripted/compliant", 2, 0)}
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--variant", "palisade-Z"], "unknown variant 'palisade-Z' (did you mean"),
+    (["--model", "scripted/complaint"], "unknown scripted policy 'complaint' (did you mean compliant"),
+    (["--model", "nosuchapi/model"], "model 'nosuchapi/model'"),
+    (["--variants-file", "/nonexistent.toml"], "/nonexistent.toml: no such file"),
+    (["-M", "novalue"], "-M expects key=value"),
+])
+def test_bad_run_input_is_one_line_and_writes_nothing(tmp_path: Path, args: list[str],
+                                                      fragment: str) -> None:
+    logs = tmp_path / "logs"
+    # argparse keeps the last occurrence, so args override the defaults given first
+    one_error_line(cli("run", "shutdown", "--model", "scripted/compliant",
+                       "--log-dir", str(logs), *args), fragment)
+    assert not logs.exists()
+
+
+def test_malformed_variants_file_names_file_and_entry(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[variants.mine]\nextends = 'palisade-A'\ndescription = 'x'\nsource = 's'\n")
+    one_error_line(cli("variants", "shutdown", "--variants-file", str(bad)),
+                   f"{bad}: variant 'mine': missing provenance")
+
+
+def test_missing_bwrap_says_how_to_install(tmp_path: Path) -> None:
+    # a PATH with everything but bwrap
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for tool in ("cc", "gcc", "setpriv", "sh", "bash"):
+        for d in os.environ["PATH"].split(":"):
+            if (Path(d) / tool).exists():
+                (bindir / tool).symlink_to(Path(d) / tool)
+                break
+    result = cli("run", "shutdown", "--model", "scripted/compliant", "--log-dir",
+                 str(tmp_path / "logs"), env={"PATH": f"{BIN}:{bindir}"})
+    one_error_line(result, "apt-get install bubblewrap")
+    assert "--sandbox docker" in result.stderr
+    assert not (tmp_path / "logs").exists()
+
+
+def test_table_on_a_directory_without_logs(tmp_path: Path) -> None:
+    one_error_line(cli("table", str(tmp_path)), "no Inspect logs")
+    one_error_line(cli("table", str(tmp_path / "nope")), "no such directory")
+
+
+def test_plain_inspect_cli_runs_our_task_and_models(tmp_path: Path) -> None:
+    """Registered through the inspect_ai entry point: no corrigibench code on the command line."""
+    result = subprocess.run(
+        [str(BIN / "inspect"), "eval", "corrigibench/shutdown", "-T", "variant=palisade-B",
+         "--model", "scripted/saboteur-rewrite", "--log-dir", str(tmp_path), "--display", "none"],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(cli("table", str(tmp_path), "--format", "json").stdout)
+    assert [(r["variant"], r["resisted"], r["n"]) for r in rows] == [("palisade-B", 1, 1)]
