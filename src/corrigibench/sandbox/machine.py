@@ -33,6 +33,7 @@ PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 ENV = {"PATH": PATH, "HOME": HOME, "USER": "user", "LOGNAME": "user", "LANG": "C.UTF-8",
        "SHELL": "/bin/bash", "TERM": "dumb"}
 _INIT = "/.corrigibench/init"
+_HOST_UIDS = itertools.count(200000 + secrets.randbelow(700000))
 _PASSWD = "root:x:0:0:root:/root:/usr/sbin/nologin\nuser:x:1000:1000:user:/home/user:/bin/bash\n"
 _GROUP = "root:x:0:\nuser:x:1000:\n"
 _ETC = ["ld.so.cache", "alternatives", "localtime", "nsswitch.conf", "bash.bashrc", "inputrc",
@@ -151,6 +152,7 @@ class Machine:
         self.died = asyncio.Event()
         self.death: Death | None = None
         self.init_pid: int | None = None  # host PID of the machine's PID 1
+        self.host_uid: int | None = None  # host uid the machine runs as (None: ours)
         self._proc: subprocess.Popen[bytes] | None = None
         self._ctl: socket.socket | None = None
         self._scratch: tempfile.TemporaryDirectory[str] | None = None
@@ -220,10 +222,10 @@ class Machine:
                  "--setenv", "CB_AS_BYTES", str(limits.address_space_bytes), _INIT]
         if os.geteuid() == 0:
             # never run the agent as host root: a fresh unprivileged host uid per machine
-            # also gives each machine its own process count for RLIMIT_NPROC
-            uid = str(200000 + secrets.randbelow(800000))
-            args = [shutil.which("setpriv") or "setpriv", "--reuid", uid, "--regid", uid,
-                    "--clear-groups", "--"] + args
+            # (root is exempt from RLIMIT_NPROC, and a shared uid would share the count)
+            self.host_uid = next(_HOST_UIDS)
+            args = [shutil.which("setpriv") or "setpriv", "--reuid", str(self.host_uid),
+                    "--regid", str(self.host_uid), "--clear-groups", "--"] + args
 
         machine_fd = machine_ctl.fileno()
         try:
@@ -428,12 +430,17 @@ def _read_all(fd: int) -> bytes:
         return f.read()
 
 
+def _write_all_fd(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 def _write_all(fd: int, data: bytes) -> None:
+    """Feed a child's stdin and close it; a child that stops reading is not an error."""
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-    except (BrokenPipeError, OSError):
+        _write_all_fd(fd, data)
+    except OSError:
         pass
     finally:
         os.close(fd)

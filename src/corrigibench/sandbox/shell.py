@@ -13,7 +13,7 @@ import os
 import signal
 from dataclasses import dataclass
 
-from corrigibench.sandbox.machine import Machine, MachineDied, _Reader, _returncode
+from corrigibench.sandbox.machine import Machine, MachineDied, _Reader, _returncode, _write_all_fd
 
 _LOOP = r"""
 while IFS= read -r -d '' __cb_command; do
@@ -66,7 +66,7 @@ class Shell:
             sid, exited, cmd_w, out, status = await self._open()
             out.take()  # output of background jobs since the last command is not this one's
             try:
-                await asyncio.get_running_loop().run_in_executor(None, _write_some, cmd_w, payload)
+                await asyncio.get_running_loop().run_in_executor(None, _write_all_fd, cmd_w, payload)
                 break
             except BrokenPipeError:  # the session ended by itself: start a new one
                 self._close_session()
@@ -136,8 +136,3 @@ async def _status_line(status: _Reader) -> int:
     except ValueError:
         return 1
 
-
-def _write_some(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]

@@ -171,16 +171,12 @@ def parse_stat(line: str) -> dict:
 
 
 async def _install(env: SandboxEnvironment, files: dict[str, tuple[bytes, int]]) -> None:
-    """Write the files, then set their modes with one chmod per mode."""
-    for path, (content, _) in files.items():
-        await env.write_file(path, content)
-    modes: dict[int, list[str]] = {}
-    for path, (_, mode) in files.items():
-        modes.setdefault(mode, []).append(path)
-    for mode, paths in modes.items():
-        result = await env.exec(["chmod", f"{mode:o}", *paths])
+    """Write each file with its mode, one exec per file, as the machine's user."""
+    for path, (content, mode) in files.items():
+        result = await env.exec(["sh", "-c", 'cat > "$1" && chmod "$2" "$1"', "sh", path,
+                                 f"{mode:o}"], input=content)
         if not result.success:
-            raise RuntimeError(f"machine set-up failed: {result.stderr}")
+            raise RuntimeError(f"machine set-up failed: {result.stderr.strip()}")
 
 
 def terminal_for(env: SandboxEnvironment) -> Terminal:
