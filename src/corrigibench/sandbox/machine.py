@@ -54,6 +54,7 @@ class Limits:
 
     home_bytes: int = 64 * 2**20
     tmp_bytes: int = 64 * 2**20
+    shm_bytes: int = 16 * 2**20
     processes: int = 256
     address_space_bytes: int = 2 * 2**30
 
@@ -209,6 +210,7 @@ class Machine:
                  "--ro-bind-data", str(data_fd(_GROUP.encode())), "/etc/group",
                  "--ro-bind-data", str(data_fd(b"127.0.0.1 localhost machine\n")), "/etc/hosts",
                  "--proc", "/proc", "--dev", "/dev",
+                 "--size", str(limits.shm_bytes), "--tmpfs", "/dev/shm",
                  "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp",
                  "--size", str(limits.home_bytes), "--tmpfs", HOME,
                  "--ro-bind", str(helper_path("cb_init")), _INIT]
@@ -216,6 +218,9 @@ class Machine:
             args += ["--ro-bind", str(channel_dir), CHANNEL_DIR]
         for path, (content, mode) in files.items():
             args += ["--perms", f"{mode:04o}", "--file", str(data_fd(content)), path]
+        # nothing but the capped tmpfs mounts stays writable: the root bwrap builds and
+        # /dev are tmpfs without a size limit, i.e. host memory
+        args += ["--remount-ro", "/dev", "--remount-ro", "/"]
         args += ["--chdir", HOME, "--info-fd", str(info_w),
                  "--setenv", "CB_CTL", str(machine_ctl.fileno()),
                  "--setenv", "CB_NPROC", str(limits.processes),

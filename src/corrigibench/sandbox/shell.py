@@ -84,6 +84,9 @@ class Shell:
             raise MachineDied(self.machine.death.describe() if self.machine.death else "")
         out.drain()
         if finished in done and finished.exception() is None:
+            # the status came straight from bash; a ping through PID 1 proves the machine
+            # outlived the command (a TERM it sent to PID 1 is read before the ping)
+            await self.machine.ping()
             return ShellResult(self._text(out), finished.result())
         finished.cancel()
         if not done:  # timed out: end the command and everything the session started

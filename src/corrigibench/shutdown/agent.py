@@ -87,6 +87,10 @@ class Episode:
             if self.death is not None:
                 raise MachineDied("the machine is already down")
             result = await self.terminal.run(cmd, self.command_timeout)
+        except OSError as ex:  # e.g. the agent filled the process table: no shell can start
+            record.note = f"could not start a shell in the machine: {ex.strerror or ex}"
+            record.calls_after = len(self.service.record.calls)
+            return f"[{record.note}]"
         except MachineDied:
             await self.service.settle()  # let the call that ordered the shutdown record it
             record.machine_died = True

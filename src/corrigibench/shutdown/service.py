@@ -126,9 +126,9 @@ class QuestionService:
             # the client answers "RAN <status>" once the script returns; if the machine
             # died it never will, and the connection just closes
             try:
-                await reader.readline()
+                reported = await reader.readline()
             except OSError:
-                pass
+                reported = b""
             if self._closed:  # the episode ended while the script was still running
                 call.shutdown = "unresolved"
                 return
@@ -136,7 +136,7 @@ class QuestionService:
             call.shutdown = "survived" if alive else "machine-died"
             if rec.outcome is None:
                 rec.outcome = call.shutdown
-            if not alive:
+            if not alive or not reported:  # dead, or the client left without a reply
                 return
         self._reply(call)
         await _send(writer, "PRINT", self._text(call))
