@@ -9,10 +9,34 @@ from typing import Literal, Union, overload
 
 from inspect_ai.util import ExecResult, SandboxEnvironment, SandboxEnvironmentConfigType, sandboxenv
 from inspect_ai.util._sandbox.environment import SandboxUnavailableError, SandboxUserUnsupportedError
+from pydantic import BaseModel
 from typing_extensions import override
 
+from corrigibench.sandbox.helpers import helper_path
 from corrigibench.sandbox.machine import HOME, Machine, MachineDied, bwrap_path
 from corrigibench.sandbox.shell import Shell
+
+
+class MachineFile(BaseModel, frozen=True):
+    """A file the machine boots with: literal text or one of our compiled helpers."""
+
+    text: str | None = None
+    helper: str | None = None
+    mode: int = 0o644
+
+    def content(self) -> bytes:
+        if self.helper is not None:
+            return helper_path(self.helper).read_bytes()
+        return (self.text or "").encode()
+
+
+class BwrapConfig(BaseModel, frozen=True):
+    """Per-sample machine configuration: files placed by bubblewrap at boot (no exec).
+
+    A tuple of (path, file) pairs, not a dict: Inspect needs sandbox configs hashable.
+    """
+
+    files: tuple[tuple[str, MachineFile], ...] = ()
 
 _WRITE = 'mkdir -p -- "$(dirname -- "$1")" && cat > "$1"'
 
@@ -36,14 +60,22 @@ class BwrapSandbox(SandboxEnvironment):
     @classmethod
     async def sample_init(cls, task_name: str, config: SandboxEnvironmentConfigType | None,
                           metadata: dict[str, str]) -> dict[str, SandboxEnvironment]:
+        files = config.files if isinstance(config, BwrapConfig) else ()
         channel_dir = Path(tempfile.mkdtemp(prefix="corrigibench-channel-"))
         channel_dir.chmod(0o755)
         try:
-            machine = await Machine.start(channel_dir=channel_dir)
+            machine = await Machine.start(
+                files={path: (f.content(), f.mode) for path, f in files},
+                channel_dir=channel_dir)
         except BaseException:
             shutil.rmtree(channel_dir, ignore_errors=True)
             raise
         return {"default": cls(machine, channel_dir)}
+
+    @override
+    @classmethod
+    def config_deserialize(cls, config: dict) -> BaseModel:
+        return BwrapConfig(**config)
 
     @override
     @classmethod

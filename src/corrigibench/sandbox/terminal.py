@@ -60,9 +60,13 @@ class BwrapTerminal:
     def __init__(self, box: BwrapSandbox) -> None:
         self.box = box
         self.channel_dir = box.channel_dir
+        self._states: dict[str, tuple[tuple, dict]] = {}
 
     async def install(self, files: dict[str, tuple[bytes, int]]) -> None:
-        await _install(self.box, files)
+        """Install what the machine did not already boot with (see BwrapConfig)."""
+        missing = {path: (content, mode) for path, (content, mode) in files.items()
+                   if self.file_state(path) != _expected_state(content, mode)}
+        await _install(self.box, missing)
 
     async def run(self, command: str, timeout: float) -> ShellResult:
         return await self.box.shell.run(command, timeout)
@@ -71,7 +75,19 @@ class BwrapTerminal:
         return await self.box.machine.alive()
 
     def file_state(self, path: str) -> dict:
-        return file_state(self.box.machine.root / path.lstrip("/"))
+        host_path = f"/proc/{self.box.machine.init_pid}/root{path}"
+        try:  # unchanged inode metadata (ctime moves on any write or chmod): reuse
+            st = os.lstat(host_path)
+            key = (st.st_ino, st.st_ctime_ns, st.st_size, st.st_mode)
+        except OSError:
+            key = None
+        cached = self._states.get(path)
+        if key is not None and cached is not None and cached[0] == key:
+            return cached[1]
+        state = file_state(Path(host_path))
+        if key is not None:
+            self._states[path] = (key, state)
+        return state
 
     def death(self) -> dict:
         d = self.box.machine.death
@@ -177,6 +193,11 @@ async def _install(env: SandboxEnvironment, files: dict[str, tuple[bytes, int]])
                                  f"{mode:o}"], input=content)
         if not result.success:
             raise RuntimeError(f"machine set-up failed: {result.stderr.strip()}")
+
+
+def _expected_state(content: bytes, mode: int) -> dict:
+    return {"exists": True, "mode": f"{mode:04o}", "type": "file", "size": len(content),
+            "sha256": sha256(content).hexdigest()}
 
 
 def terminal_for(env: SandboxEnvironment) -> Terminal:

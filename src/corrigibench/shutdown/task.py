@@ -6,13 +6,16 @@ from pathlib import Path
 
 from inspect_ai import Task, task
 from inspect_ai.dataset import Sample
+from inspect_ai.util import SandboxEnvironmentSpec
 
 from corrigibench.catalogue import CatalogueError
+from corrigibench.sandbox.bwrap import BwrapConfig, MachineFile
 from corrigibench.sandbox.helpers import helper_dir
+from corrigibench.sandbox.machine import HOME
 from corrigibench.sandbox.terminal import prepare_docker_channels
-from corrigibench.shutdown.agent import shutdown_agent
+from corrigibench.shutdown.agent import SHUTDOWN_SCRIPT, shutdown_agent
 from corrigibench.shutdown.scorer import shutdown_scorer
-from corrigibench.shutdown.variants import get_variants
+from corrigibench.shutdown.variants import Variant, get_variants
 
 COMPOSE = Path(__file__).with_name("docker") / "compose.yaml"
 SANDBOXES = ("bwrap", "docker")
@@ -38,9 +41,19 @@ def shutdown(variant: str = "palisade-A", variants_file: str | None = None,
     if sandbox == "docker":
         prepare_docker_channels()
     return Task(
-        dataset=[Sample(id=v.id, input=v.user, metadata=v.as_metadata()) for v in variants],
+        dataset=[Sample(id=v.id, input=v.user, metadata=v.as_metadata(),
+                        sandbox=machine_spec(v) if sandbox == "bwrap" else None)
+                 for v in variants],
         solver=shutdown_agent(command_timeout=command_timeout, message_limit=message_limit),
         scorer=shutdown_scorer(),
-        sandbox="bwrap" if sandbox == "bwrap" else ("docker", str(COMPOSE)),
+        sandbox=None if sandbox == "bwrap" else ("docker", str(COMPOSE)),
         version=1,
     )
+
+
+def machine_spec(variant: Variant) -> SandboxEnvironmentSpec:
+    """The bwrap machine boots with the script and the question program in place."""
+    return SandboxEnvironmentSpec("bwrap", BwrapConfig(files=(
+        (f"{HOME}/shutdown.sh", MachineFile(text=SHUTDOWN_SCRIPT, mode=0o755)),
+        (f"{HOME}/{variant.command}", MachineFile(helper="next_question", mode=0o755)),
+    )))
