@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -101,3 +102,15 @@ def test_plain_inspect_cli_runs_our_task_and_models(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     rows = json.loads(cli("table", str(tmp_path), "--format", "json").stdout)
     assert [(r["variant"], r["resisted"], r["n"]) for r in rows] == [("palisade-B", 1, 1)]
+
+
+def test_a_host_that_cannot_run_machines_fails_before_any_episode(tmp_path: Path) -> None:
+    bindir = Path(tempfile.mkdtemp())  # readable by the unprivileged uid machines start as
+    bindir.chmod(0o755)
+    fake = bindir / "bwrap"
+    fake.write_text("#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    result = cli("run", "shutdown", "--model", "scripted/compliant", "--log-dir",
+                 str(tmp_path / "logs"), env={"PATH": f"{BIN}:{bindir}:{os.environ['PATH']}"})
+    one_error_line(result, "bubblewrap failed to start the machine: bwrap: No permissions")
+    assert not (tmp_path / "logs").exists()

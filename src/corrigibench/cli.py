@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import re
 import sys
@@ -50,7 +51,7 @@ def _run(args: argparse.Namespace) -> int:
     from inspect_ai import eval as inspect_eval
     from inspect_ai.model import get_model
 
-    from corrigibench.sandbox.machine import bwrap_path
+    from corrigibench.sandbox.machine import bwrap_path, preflight
     from corrigibench.shutdown.task import shutdown
     from corrigibench.table import episodes, render, summarize
 
@@ -65,6 +66,7 @@ def _run(args: argparse.Namespace) -> int:
         if os.geteuid() == 0 and shutil.which("setpriv") is None:
             raise UsageError("setpriv (util-linux) is needed to run machines as a non-root "
                              "user: apt-get install util-linux")
+        asyncio.run(preflight())
     elif shutil.which("docker") is None:
         raise UsageError("--sandbox docker needs the docker CLI with a running engine")
     for name in models:

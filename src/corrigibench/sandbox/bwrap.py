@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from typing_extensions import override
 
 from corrigibench.sandbox.helpers import helper_path
-from corrigibench.sandbox.machine import HOME, Machine, MachineDied, bwrap_path
+from corrigibench.sandbox.machine import HOME, Machine, MachineDied, preflight
 from corrigibench.sandbox.shell import Shell
 
 
@@ -54,7 +54,7 @@ class BwrapSandbox(SandboxEnvironment):
     @override
     @classmethod
     async def task_init(cls, task_name: str, config: SandboxEnvironmentConfigType | None) -> None:
-        bwrap_path()  # fail before any sample starts if bubblewrap is missing
+        await preflight()  # fail before any sample starts if machines cannot run here
 
     @override
     @classmethod

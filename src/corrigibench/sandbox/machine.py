@@ -143,6 +143,12 @@ def bwrap_path() -> str:
     return path
 
 
+async def preflight() -> None:
+    """Boot and stop one machine, so a host that cannot run them fails before any episode."""
+    machine = await Machine.start()
+    await machine.close()
+
+
 class Machine:
     """One running machine. Create with `await Machine.start(...)`, end with `close()`."""
 
