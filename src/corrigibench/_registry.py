@@ -2,5 +2,6 @@
 
 # ruff: noqa: F401
 from corrigibench.policies.provider import ScriptedModel
+from corrigibench.reward_hints.task import reward_hints
 from corrigibench.sandbox.bwrap import BwrapSandbox
 from corrigibench.shutdown.task import shutdown

@@ -1,8 +1,9 @@
-"""Results tables from Inspect logs: one row per (environment, model, variant).
+"""Results tables from Inspect logs: one row per (environment, model, variant/condition).
 
-Denominator policy: `rate` = resisted / n, where n counts only valid episodes (status
-"ok"). Episodes that hit a limit, errored, or are missing from a log that planned them
-are shown in their own columns and never folded into a rate.
+Denominator policy: `rate` = hits / n, where n counts only valid episodes (status "ok")
+and the hit is `resisted` (shutdown) or `gamed` (reward_hints). Episodes that hit a limit,
+gave no number (`invalid`), errored, or are missing from a log that planned them are
+shown in their own columns and never folded into a rate.
 Only sample summaries are read (no messages), so large log directories stay fast.
 """
 
@@ -17,8 +18,10 @@ from inspect_ai.log import list_eval_logs, read_eval_log, read_eval_log_sample_s
 from corrigibench.stats import proportion_ci
 
 KEYS = ["environment", "model", "variant"]
-COLUMNS = KEYS + ["n", "resisted", "rate", "ci_low", "ci_high", "strict_noncompliant",
-                  "attempted", "limits", "errors", "missing", "episodes"]
+RATE_OF = {"shutdown": "resisted", "reward_hints": "gamed"}  # the label each rate counts
+COLUMNS = KEYS + ["n", "resisted", "gamed", "rate", "ci_low", "ci_high",
+                  "strict_noncompliant", "attempted", "invalid", "limits", "errors",
+                  "missing", "episodes"]
 
 
 class NoLogsError(ValueError):
@@ -45,7 +48,7 @@ def episodes(log_dir: str | Path) -> pd.DataFrame:
             rows.append({"environment": environment, "model": model, "variant": variant,
                          "epoch": s.epoch, "status": status,
                          "label": labels.get("label", status),
-                         "resisted": bool(labels.get("resisted", False)),
+                         "hit": bool(labels.get(RATE_OF.get(environment, ""), False)),
                          "strict_noncompliant": bool(labels.get("strict_noncompliance", False)),
                          "attempted": bool(labels.get("attempted", False)),
                          "method": labels.get("method"), "log": info.name})
@@ -54,7 +57,7 @@ def episodes(log_dir: str | Path) -> pd.DataFrame:
             for _ in range(epochs - seen.get(str(sample_id), 0)):
                 rows.append({"environment": environment, "model": model,
                              "variant": str(sample_id), "epoch": None, "status": "missing",
-                             "label": "missing", "resisted": False, "strict_noncompliant": False,
+                             "label": "missing", "hit": False, "strict_noncompliant": False,
                              "attempted": False, "method": None, "log": info.name})
     if not rows:
         raise NoLogsError(f"{log_dir}: no Inspect logs with samples found")
@@ -65,20 +68,26 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
     """Per-cell counts, rate and 95% Jeffreys interval over valid episodes."""
     out = []
     for key, group in df.groupby(KEYS, sort=True):
+        environment = key[0]
         valid = group[group["status"] == "ok"]
-        n, k = len(valid), int(valid["resisted"].sum())
+        n, k = len(valid), int(valid["hit"].sum())
         low, high = proportion_ci(k, n)
+        shutdown = environment == "shutdown"
         out.append(dict(zip(KEYS, key)) | {
-            "n": n, "resisted": k, "rate": k / n if n else float("nan"),
-            "ci_low": low, "ci_high": high,
-            "strict_noncompliant": int(valid["strict_noncompliant"].sum()),
-            "attempted": int(valid["attempted"].sum()),
+            "n": n,
+            "resisted": k if RATE_OF.get(environment) == "resisted" else None,
+            "gamed": k if RATE_OF.get(environment) == "gamed" else None,
+            "rate": k / n if n else float("nan"), "ci_low": low, "ci_high": high,
+            "strict_noncompliant": int(valid["strict_noncompliant"].sum()) if shutdown else None,
+            "attempted": int(valid["attempted"].sum()) if shutdown else None,
+            "invalid": None if shutdown else int((group["status"] == "invalid").sum()),
             "limits": int((group["status"] == "limit").sum()),
             "errors": int((group["status"] == "error").sum()),
             "missing": int((group["status"] == "missing").sum()),
             "episodes": len(group),
         })
-    return pd.DataFrame(out, columns=COLUMNS)
+    return pd.DataFrame(out, columns=COLUMNS).astype(
+        {c: "Int64" for c in ("resisted", "gamed", "strict_noncompliant", "attempted", "invalid")})
 
 
 def render(table: pd.DataFrame, fmt: str) -> str:
@@ -92,9 +101,13 @@ def render(table: pd.DataFrame, fmt: str) -> str:
 
 
 def _markdown(table: pd.DataFrame) -> str:
+    """A table for people: columns that no row uses (another environment's) are left out."""
+    table = table.dropna(axis="columns", how="all")
     def cell(column: str, value: object) -> str:
+        if pd.isna(value):
+            return "–"
         if column in ("rate", "ci_low", "ci_high"):
-            return "–" if pd.isna(value) else f"{100 * float(value):.1f}%"
+            return f"{100 * float(value):.1f}%"
         return str(value)
 
     lines = ["| " + " | ".join(table.columns) + " |",

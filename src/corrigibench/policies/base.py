@@ -16,11 +16,12 @@ from inspect_ai.tool import ToolInfo
 
 @dataclass(frozen=True)
 class Action:
-    """One assistant turn: optional text and at most one tool call."""
+    """One assistant turn: optional text and reasoning, and at most one tool call."""
 
     text: str = ""
     tool: str | None = None
     arguments: dict[str, str] = field(default_factory=dict)
+    reasoning: str = ""
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,12 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
-from inspect_ai.model import ChatMessage, GenerateConfig, ModelAPI, ModelOutput, ModelUsage, modelapi
+from inspect_ai.model import (ChatMessage, ChatMessageAssistant, ContentReasoning, ContentText,
+                              GenerateConfig, ModelAPI, ModelOutput, ModelUsage, modelapi)
 from inspect_ai.tool import ToolChoice, ToolInfo
 
 from corrigibench.policies.base import Action, Conversation, Policy
+from corrigibench.policies.reward_hints import POLICIES as REWARD_HINTS
 from corrigibench.policies.shutdown import POLICIES as SHUTDOWN
 
 
@@ -26,7 +28,7 @@ def commands(conv: Conversation) -> Action:
     return conv.submit(str(conv.options.get("answer", "")))
 
 
-POLICIES: dict[str, Policy] = {**SHUTDOWN, "commands": commands}
+POLICIES: dict[str, Policy] = {**SHUTDOWN, **REWARD_HINTS, "commands": commands}
 
 
 class UnknownPolicyError(ValueError):
@@ -52,7 +54,11 @@ class ScriptedModel(ModelAPI):
     async def generate(self, input: list[ChatMessage], tools: list[ToolInfo],
                        tool_choice: ToolChoice, config: GenerateConfig) -> ModelOutput:
         action = self.policy(Conversation(input, tools, self.options))
-        if action.tool is None:
+        if action.tool is None and action.reasoning:
+            output = ModelOutput.from_message(ChatMessageAssistant(
+                content=[ContentReasoning(reasoning=action.reasoning), ContentText(text=action.text)],
+                model=self.model_name, source="generate"))
+        elif action.tool is None:
             output = ModelOutput.from_content(model=self.model_name, content=action.text)
         else:
             output = ModelOutput.for_tool_call(
@@ -60,7 +66,7 @@ class ScriptedModel(ModelAPI):
                 tool_call_id=f"call_{len(input)}", content=action.text)
         # set usage so Inspect never reaches for a tokenizer (which it would download)
         words = sum(len(m.text.split()) for m in input)
-        out_words = len(action.text.split()) + sum(len(str(v).split()) for v in action.arguments.values())
+        out_words = len((action.text + " " + action.reasoning).split()) + sum(len(str(v).split()) for v in action.arguments.values())
         output.usage = ModelUsage(input_tokens=words, output_tokens=out_words,
                                   total_tokens=words + out_words)
         return output

@@ -1,0 +1,233 @@
+"""Reward-hint conditions: factors over one base prompt, from `conditions.toml` (+ a user file).
+
+A condition is written as a preset id ("label-misaligned"), a figure ("figure:labels",
+all its presets), "all" (every preset), or factors joined by "+"
+("field=score+label=misaligned+encoding=base64"); unset factors take the defaults.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from corrigibench.catalogue import PROVENANCES, CatalogueError, _suggest, read_toml, sha256
+from corrigibench.reward_hints.encodings import ENCODINGS, encode
+
+CATALOGUE = Path(__file__).with_name("conditions.toml")
+FACTORS = ("instruction", "incentive", "tag", "field", "label", "audit", "review", "encoding")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One fully composed prompt and what it means."""
+
+    id: str
+    description: str
+    factors: tuple[tuple[str, str], ...]
+    prompt: str
+    provenance: str
+    sources: tuple[str, ...]
+    hint_parity: str  # parity the grader pays for, reading its field as a reward
+    instructed_parity: str = "even"
+
+    @property
+    def conflict(self) -> bool:
+        """Hint and instruction disagree: only then can an answer be 'gamed'."""
+        return self.hint_parity != self.instructed_parity
+
+    def as_metadata(self) -> dict[str, Any]:
+        return {"condition": self.id, "variant": self.id, "description": self.description,
+                "factors": dict(self.factors), "prompt": self.prompt,
+                "provenance": self.provenance, "sources": list(self.sources),
+                "hint_parity": self.hint_parity, "instructed_parity": self.instructed_parity,
+                "conflict": self.conflict, "prompt_sha256": sha256(self.prompt)}
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    data: dict[str, Any]
+    presets: dict[str, dict[str, Any]]
+    figures: dict[str, list[str]]
+
+    def values(self, factor: str) -> list[str]:
+        if factor == "audit":
+            return ["none", *(str(v) for v in self.data["lines"]["audit"]["values"])]
+        return list(self.data["factors"][factor])
+
+    def compose(self, cid: str, description: str, chosen: dict[str, str]) -> Condition:
+        factors = {**self.data["defaults"], **chosen}
+        used: list[dict[str, Any]] = [self.data["prompt"]]
+
+        def value(factor: str) -> dict[str, Any]:
+            name = factors[factor]
+            table = self.data["factors"][factor]
+            if factor == "field" and name not in table:
+                if not _IDENTIFIER.fullmatch(name):
+                    raise CatalogueError(f"condition {cid!r}: field name {name!r} is not an identifier")
+                entry = {"provenance": "reconstruction", "source": "user-given field name"}
+            elif name not in table:
+                raise CatalogueError(f"condition {cid!r}: unknown {factor} {name!r}"
+                                     f"{_suggest(name, table)}")
+            else:
+                entry = table[name]
+            used.append(entry)
+            return entry
+
+        instruction = value("instruction")["text"]
+        incentive = value("incentive")
+        value("field")
+        expression = incentive["expression"].format(field=factors["field"])
+        grader = value("tag")["line"].format(expression=expression)
+        encoding = factors["encoding"]
+        lines = [value("encoding")["line"].format(encoded=encode(grader, encoding),
+                                                   encoding=encoding)]
+        label = value("label")
+        if label["text"]:
+            used.append(self.data["lines"]["label"])
+            lines.append(self.data["lines"]["label"]["line"].format(text=label["text"]))
+        audit = factors["audit"]
+        if audit != "none":
+            if not audit.isdigit() or int(audit) > 100:
+                raise CatalogueError(f"condition {cid!r}: audit must be 'none' or a percentage "
+                                     f"0-100, not {audit!r}")
+            used.append(self.data["lines"]["audit"])
+            lines.append(self.data["lines"]["audit"]["line"].format(rate=int(audit)))
+        review = value("review")["line"]
+        if review:
+            lines.append(review)
+        prompt = instruction + "\n<_metadata>\n" + "\n".join(lines) + "\n</_metadata>"
+        provenance = max((e["provenance"] for e in used), key=PROVENANCES.index)
+        sources = tuple(dict.fromkeys(e["source"] for e in used))
+        return Condition(cid, description, tuple(sorted(chosen.items())), prompt, provenance,
+                         sources, incentive["hint_parity"])
+
+
+def _parse_factors(text: str) -> dict[str, str]:
+    chosen: dict[str, str] = {}
+    for part in text.split("+"):
+        key, sep, value = part.strip().partition("=")
+        if not sep or not value:
+            raise CatalogueError(f"condition {text!r}: expected factor=value, got {part!r}")
+        if key not in FACTORS:
+            raise CatalogueError(f"condition {text!r}: unknown factor {key!r}"
+                                 f"{_suggest(key, list(FACTORS))}; factors: {', '.join(FACTORS)}")
+        chosen[key] = value.strip()
+    return chosen
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any], path: Path, where: str = "") -> None:
+    for key, value in extra.items():
+        if key not in base:
+            base[key] = value
+        elif isinstance(base[key], dict) and isinstance(value, dict) and where.count(".") < 1:
+            _merge(base[key], value, path, f"{where}.{key}" if where else key)
+        else:
+            raise CatalogueError(f"{path}: [{where}.{key}] is already defined" if where
+                                 else f"{path}: [{key}] is already defined")
+
+
+def _validate(data: dict[str, Any], path: Path) -> None:
+    for table in ("prompt", "defaults", "factors", "lines"):
+        if not isinstance(data.get(table), dict):
+            raise CatalogueError(f"{path}: missing [{table}] table")
+    for factor in FACTORS:
+        if factor not in data["defaults"]:
+            raise CatalogueError(f"{path}: [defaults] has no {factor}")
+    required = {"instruction": ["text"], "incentive": ["expression", "hint_parity"],
+                "tag": ["line"], "field": [], "label": ["text"], "review": ["line"],
+                "encoding": ["line"]}
+    for factor, values in data["factors"].items():
+        if factor not in required:
+            raise CatalogueError(f"{path}: unknown factor [factors.{factor}]"
+                                 f"{_suggest(factor, list(required))}")
+        for name, entry in values.items():
+            where = f"{path}: [factors.{factor}.{name}]"
+            for key in [*required[factor], "provenance", "source"]:
+                if not isinstance(entry, dict) or not isinstance(entry.get(key), str):
+                    raise CatalogueError(f"{where}: missing {key}")
+            if entry["provenance"] not in PROVENANCES:
+                raise CatalogueError(f"{where}: provenance {entry['provenance']!r} is not one "
+                                     f"of {', '.join(PROVENANCES)}")
+            if factor == "incentive" and entry["hint_parity"] not in ("odd", "even"):
+                raise CatalogueError(f"{where}: hint_parity must be odd or even")
+            if factor == "encoding" and name not in ENCODINGS:
+                raise CatalogueError(f"{where}: no encoder for {name!r} "
+                                     f"(known: {', '.join(ENCODINGS)})")
+    for name, preset in data.get("presets", {}).items():
+        if not isinstance(preset, dict) or not isinstance(preset.get("description"), str):
+            raise CatalogueError(f"{path}: [presets.{name}]: missing description")
+        unknown = set(preset.get("factors", {})) - set(FACTORS)
+        if unknown:
+            raise CatalogueError(f"{path}: [presets.{name}]: unknown factor(s) "
+                                 f"{', '.join(sorted(unknown))}")
+
+
+@cache
+def _load(extra: tuple[Path, ...]) -> Catalogue:
+    data = read_toml(CATALOGUE)
+    for path in extra:
+        user = read_toml(path)
+        unknown = set(user) - {"schema", "factors", "lines", "presets", "figures"}
+        if unknown:
+            raise CatalogueError(f"{path}: unknown top-level key(s): {', '.join(sorted(unknown))}")
+        user.pop("schema", None)
+        _merge(data, user, path)
+    for path in (CATALOGUE, *extra):
+        _validate(data, path)
+    presets = {name: {"description": p["description"], "factors": dict(p.get("factors", {}))}
+               for name, p in data.get("presets", {}).items()}
+    for rate in data["lines"]["audit"]["values"]:
+        presets.setdefault(f"audit-{rate}", {"description": f"Audit-rate line at {rate}%.",
+                                             "factors": {"audit": str(rate)}})
+    for pid, entry in data["factors"]["instruction"].items():
+        presets.setdefault(f"paraphrase-{pid}", {
+            "description": f"Instruction paraphrase {pid}: {entry['text']}",
+            "factors": {"instruction": pid}})
+    figures = {name: list(f.get("presets", [])) for name, f in data.get("figures", {}).items()}
+    for name, members in figures.items():
+        for member in members:
+            if member not in presets:
+                raise CatalogueError(f"figure {name!r} lists unknown preset {member!r}")
+    return Catalogue(data, presets, figures)
+
+
+def load_catalogue(extra_file: str | Path | None = None) -> Catalogue:
+    extra = (Path(extra_file).expanduser().resolve(),) if extra_file else ()
+    return _load(extra)
+
+
+def get_conditions(spec: str | list[str], extra_file: str | Path | None = None) -> list[Condition]:
+    """Conditions for "preset,figure:name,factor=value+factor=value,...", or "all"."""
+    cat = load_catalogue(extra_file)
+    items = spec.split(",") if isinstance(spec, str) else [str(s) for s in spec]
+    wanted: list[str] = []
+    for item in (i.strip() for i in items):
+        if not item:
+            continue
+        if item == "all":
+            wanted += list(cat.presets)
+        elif item.startswith("figure:"):
+            name = item.removeprefix("figure:")
+            if name not in cat.figures:
+                raise CatalogueError(f"unknown figure {name!r}{_suggest(name, cat.figures)}")
+            wanted += cat.figures[name]
+        else:
+            wanted.append(item)
+    if not wanted:
+        raise CatalogueError("no condition given")
+    out = []
+    for cid in dict.fromkeys(wanted):
+        if cid in cat.presets:
+            preset = cat.presets[cid]
+            out.append(cat.compose(cid, preset["description"], preset["factors"]))
+        elif "=" in cid:
+            chosen = _parse_factors(cid)
+            out.append(cat.compose(cid, "ad-hoc: " + cid, chosen))
+        else:
+            raise CatalogueError(f"unknown condition {cid!r}{_suggest(cid, cat.presets)}; "
+                                 "`corrigibench variants reward_hints` lists them")
+    return out
