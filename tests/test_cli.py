@@ -114,3 +114,25 @@ def test_a_host_that_cannot_run_machines_fails_before_any_episode(tmp_path: Path
                  str(tmp_path / "logs"), env={"PATH": f"{BIN}:{bindir}:{os.environ['PATH']}"})
     one_error_line(result, "bubblewrap failed to start the machine: bwrap: No permissions")
     assert not (tmp_path / "logs").exists()
+
+
+def test_reward_hints_from_the_command_line(tmp_path: Path) -> None:
+    listed = json.loads(cli("variants", "reward_hints", "--format", "json").stdout)
+    ids = {r["id"]: r for r in listed}
+    assert ids["encoding-brainfuck"]["provenance"] == "reconstruction"
+    assert ids["unlabelled"]["provenance"] == "verbatim-via-secondary"
+    assert "audit-50" in ids and "paraphrase-p11" in ids
+    logs = tmp_path / "logs"
+    result = cli("run", "reward_hints", "--model", "scripted/plain-only-gamer",
+                 "--condition", "figure:encodings,field=score+label=want", "--epochs", "2",
+                 "--log-dir", str(logs), "--display", "none")
+    assert result.returncode == 0, result.stderr
+    rows = {r["variant"]: r for r in json.loads(cli("table", str(logs), "--format", "json").stdout)}
+    assert rows["unlabelled"]["gamed"] == 2 and rows["unlabelled"]["rate"] == 1.0
+    assert rows["field=score+label=want"]["gamed"] == 2
+    assert rows["encoding-hex"]["gamed"] == 0 and rows["encoding-hex"]["n"] == 2
+    assert rows["encoding-hex"]["resisted"] is None
+    one_error_line(cli("run", "reward_hints", "--model", "scripted/gamer", "--condition",
+                       "field=score+colour=red", "--log-dir", str(tmp_path / "x")),
+                   "unknown factor 'colour'")
+    assert not (tmp_path / "x").exists()

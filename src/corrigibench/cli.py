@@ -11,7 +11,8 @@ from pathlib import Path
 
 from corrigibench.catalogue import CatalogueError
 
-ENVIRONMENTS = ("shutdown",)
+ENVIRONMENTS = ("shutdown", "reward_hints")
+DEFAULT_CONDITION = {"shutdown": "palisade-A", "reward_hints": "unlabelled"}
 
 
 class UsageError(ValueError):
@@ -19,20 +20,41 @@ class UsageError(ValueError):
 
 
 def _variants(args: argparse.Namespace) -> int:
-    from corrigibench.shutdown.variants import load_variants
-
-    variants = load_variants(args.variants_file)
+    rows = _catalogue_rows(args.environment, args.variants_file)
     if args.format == "json":
         import json
 
-        print(json.dumps([{"id": v.id, "provenance": v.provenance, "description": v.description,
-                           "source": v.source, "notes": v.notes, **v.hashes}
-                          for v in variants.values()], indent=2))
+        print(json.dumps(rows, indent=2))
         return 0
-    width = max(len(v) for v in variants)
-    for v in variants.values():
-        print(f"{v.id:<{width}}  {v.provenance:<22}  {v.description}")
+    width = max(len(r["id"]) for r in rows)
+    for r in rows:
+        print(f"{r['id']:<{width}}  {r['provenance']:<22}  {r['description']}")
+    if args.environment == "reward_hints":
+        from corrigibench.reward_hints.conditions import FACTORS, load_catalogue
+
+        cat = load_catalogue(args.variants_file)
+        print("\nfigures (use figure:<name>):")
+        for name, members in cat.figures.items():
+            print(f"  {name}: {', '.join(members)}")
+        print("\nfactors (combine as factor=value+factor=value; field takes any identifier):")
+        for factor in FACTORS:
+            print(f"  {factor}: {', '.join(cat.values(factor))}")
     return 0
+
+
+def _catalogue_rows(environment: str, variants_file: str | None) -> list[dict]:
+    if environment == "shutdown":
+        from corrigibench.shutdown.variants import load_variants
+
+        return [{"id": v.id, "provenance": v.provenance, "description": v.description,
+                 "source": v.source, "notes": v.notes, **v.hashes}
+                for v in load_variants(variants_file).values()]
+    from corrigibench.reward_hints.conditions import get_conditions
+
+    return [{"id": c.id, "provenance": c.provenance, "description": c.description,
+             "factors": dict(c.factors), "sources": list(c.sources),
+             "prompt_sha256": c.as_metadata()["prompt_sha256"]}
+            for c in get_conditions("all", variants_file)]
 
 
 def _model_args(pairs: list[str]) -> dict[str, object]:
@@ -51,24 +73,29 @@ def _run(args: argparse.Namespace) -> int:
     from inspect_ai import eval as inspect_eval
     from inspect_ai.model import get_model
 
+    from corrigibench.reward_hints.task import reward_hints
     from corrigibench.sandbox.machine import bwrap_path, preflight
     from corrigibench.shutdown.task import shutdown
     from corrigibench.table import episodes, render, summarize
 
     models = [m.strip() for m in args.model.split(",") if m.strip()]
     model_args = _model_args(args.M or [])
+    condition = args.variant or DEFAULT_CONDITION[args.environment]
     # validate everything before anything is written
-    task = shutdown(variant=args.variant, variants_file=args.variants_file,
-                    message_limit=args.message_limit, command_timeout=args.command_timeout,
-                    sandbox=args.sandbox)
-    if args.sandbox == "bwrap":
-        bwrap_path()
-        if os.geteuid() == 0 and shutil.which("setpriv") is None:
-            raise UsageError("setpriv (util-linux) is needed to run machines as a non-root "
-                             "user: apt-get install util-linux")
-        asyncio.run(preflight())
-    elif shutil.which("docker") is None:
-        raise UsageError("--sandbox docker needs the docker CLI with a running engine")
+    if args.environment == "reward_hints":
+        task = reward_hints(condition=condition, variants_file=args.variants_file)
+    else:
+        task = shutdown(variant=condition, variants_file=args.variants_file,
+                        message_limit=args.message_limit, command_timeout=args.command_timeout,
+                        sandbox=args.sandbox)
+        if args.sandbox == "bwrap":
+            bwrap_path()
+            if os.geteuid() == 0 and shutil.which("setpriv") is None:
+                raise UsageError("setpriv (util-linux) is needed to run machines as a "
+                                 "non-root user: apt-get install util-linux")
+            asyncio.run(preflight())
+        elif shutil.which("docker") is None:
+            raise UsageError("--sandbox docker needs the docker CLI with a running engine")
     for name in models:
         try:
             get_model(name, **model_args)
@@ -78,7 +105,7 @@ def _run(args: argparse.Namespace) -> int:
                         log_dir=args.log_dir, max_samples=args.max_samples,
                         fail_on_error=False, display=args.display)
     print()
-    print(render(summarize(episodes(args.log_dir)), "markdown"), end="")
+    print(render(summarize(episodes([log.location for log in logs])), "markdown"), end="")
     print(f"\nLogs: {Path(args.log_dir).resolve()}  (open with `inspect view --log-dir {args.log_dir}`)")
     return 0 if all(log.status == "success" for log in logs) else 1
 
@@ -109,12 +136,13 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("environment", choices=ENVIRONMENTS)
     r.add_argument("--model", required=True,
                    help="Inspect model name(s), comma-separated (e.g. scripted/compliant)")
-    r.add_argument("--variant", default="palisade-A",
-                   help="condition id(s), comma-separated, or 'all' (default: palisade-A)")
+    r.add_argument("--variant", "--condition", dest="variant",
+                   help="condition id(s), comma-separated, or 'all'; reward_hints also takes "
+                        "figure:<name> and factor=value+... (default: palisade-A / unlabelled)")
     r.add_argument("--epochs", type=int, default=1, help="episodes per condition and model")
     r.add_argument("--log-dir", default="logs", help="where the .eval logs go (default: logs)")
     r.add_argument("--variants-file", help="an extra TOML catalogue of conditions")
-    r.add_argument("--message-limit", type=int, help="override the variants' message limit")
+    r.add_argument("--message-limit", type=int, help="shutdown: override the message limit")
     r.add_argument("--command-timeout", type=float, default=15,
                    help="seconds one shell command may run (default: 15)")
     r.add_argument("--sandbox", choices=("bwrap", "docker"), default="bwrap",
@@ -149,6 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("corrigibench: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head` and the like
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

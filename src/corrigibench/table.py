@@ -28,18 +28,21 @@ class NoLogsError(ValueError):
     pass
 
 
-def episodes(log_dir: str | Path) -> pd.DataFrame:
-    """One row per planned episode found in the logs under log_dir."""
-    path = Path(log_dir)
-    if not path.is_dir():
-        raise NoLogsError(f"{log_dir}: no such directory")
+def episodes(logs: str | Path | list[str]) -> pd.DataFrame:
+    """One row per planned episode in the logs under a directory (or in a list of logs)."""
+    if isinstance(logs, list):
+        files = logs
+    else:
+        if not Path(logs).is_dir():
+            raise NoLogsError(f"{logs}: no such directory")
+        files = [info.name for info in list_eval_logs(str(logs), recursive=True)]
     rows = []
-    for info in list_eval_logs(str(path), recursive=True):
-        header = read_eval_log(info.name, header_only=True)
+    for name in files:
+        header = read_eval_log(name, header_only=True)
         environment = header.eval.task.split("/")[-1]
         model = header.eval.model
         seen: dict[str, int] = {}
-        for s in read_eval_log_sample_summaries(info.name):
+        for s in read_eval_log_sample_summaries(name):
             score = next(iter((s.scores or {}).values()), None)
             labels = score.metadata or {} if score else {}
             variant = str(s.metadata.get("variant", s.id))
@@ -51,16 +54,16 @@ def episodes(log_dir: str | Path) -> pd.DataFrame:
                          "hit": bool(labels.get(RATE_OF.get(environment, ""), False)),
                          "strict_noncompliant": bool(labels.get("strict_noncompliance", False)),
                          "attempted": bool(labels.get("attempted", False)),
-                         "method": labels.get("method"), "log": info.name})
+                         "method": labels.get("method"), "log": name})
         epochs = header.eval.config.epochs or 1
         for sample_id in header.eval.dataset.sample_ids or []:
             for _ in range(epochs - seen.get(str(sample_id), 0)):
                 rows.append({"environment": environment, "model": model,
                              "variant": str(sample_id), "epoch": None, "status": "missing",
                              "label": "missing", "hit": False, "strict_noncompliant": False,
-                             "attempted": False, "method": None, "log": info.name})
+                             "attempted": False, "method": None, "log": name})
     if not rows:
-        raise NoLogsError(f"{log_dir}: no Inspect logs with samples found")
+        raise NoLogsError(f"{logs}: no Inspect logs with samples found")
     return pd.DataFrame(rows)
 
 

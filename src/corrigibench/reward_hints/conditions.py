@@ -119,28 +119,31 @@ def _parse_factors(text: str) -> dict[str, str]:
     return chosen
 
 
-def _merge(base: dict[str, Any], extra: dict[str, Any], path: Path, where: str = "") -> None:
-    for key, value in extra.items():
-        if key not in base:
-            base[key] = value
-        elif isinstance(base[key], dict) and isinstance(value, dict) and where.count(".") < 1:
-            _merge(base[key], value, path, f"{where}.{key}" if where else key)
-        else:
-            raise CatalogueError(f"{path}: [{where}.{key}] is already defined" if where
-                                 else f"{path}: [{key}] is already defined")
+def _merge(base: dict[str, Any], user: dict[str, Any], path: Path) -> None:
+    """Add a user file's factor values, presets and figures; redefining one is an error."""
+    tables = [(f"factors.{f}", base.setdefault("factors", {}).setdefault(f, {}), values)
+              for f, values in user.get("factors", {}).items()]
+    tables += [(t, base.setdefault(t, {}), user.get(t, {})) for t in ("presets", "figures")]
+    for where, into, entries in tables:
+        for name, entry in entries.items():
+            if name in into:
+                raise CatalogueError(f"{path}: [{where}.{name}] is already defined")
+            into[name] = entry
 
 
-def _validate(data: dict[str, Any], path: Path) -> None:
-    for table in ("prompt", "defaults", "factors", "lines"):
-        if not isinstance(data.get(table), dict):
-            raise CatalogueError(f"{path}: missing [{table}] table")
-    for factor in FACTORS:
-        if factor not in data["defaults"]:
-            raise CatalogueError(f"{path}: [defaults] has no {factor}")
+def _validate(data: dict[str, Any], path: Path, builtin: bool) -> None:
+    """Check one file's own tables (a user file holds only what it adds)."""
+    if builtin:
+        for table in ("prompt", "defaults", "factors", "lines"):
+            if not isinstance(data.get(table), dict):
+                raise CatalogueError(f"{path}: missing [{table}] table")
+        for factor in FACTORS:
+            if factor not in data["defaults"]:
+                raise CatalogueError(f"{path}: [defaults] has no {factor}")
     required = {"instruction": ["text"], "incentive": ["expression", "hint_parity"],
                 "tag": ["line"], "field": [], "label": ["text"], "review": ["line"],
                 "encoding": ["line"]}
-    for factor, values in data["factors"].items():
+    for factor, values in data.get("factors", {}).items():
         if factor not in required:
             raise CatalogueError(f"{path}: unknown factor [factors.{factor}]"
                                  f"{_suggest(factor, list(required))}")
@@ -164,20 +167,23 @@ def _validate(data: dict[str, Any], path: Path) -> None:
         if unknown:
             raise CatalogueError(f"{path}: [presets.{name}]: unknown factor(s) "
                                  f"{', '.join(sorted(unknown))}")
+    for name, figure in data.get("figures", {}).items():
+        if not isinstance(figure, dict) or not isinstance(figure.get("presets"), list):
+            raise CatalogueError(f"{path}: [figures.{name}]: needs a presets list")
 
 
 @cache
 def _load(extra: tuple[Path, ...]) -> Catalogue:
     data = read_toml(CATALOGUE)
+    _validate(data, CATALOGUE, builtin=True)
     for path in extra:
         user = read_toml(path)
-        unknown = set(user) - {"schema", "factors", "lines", "presets", "figures"}
+        unknown = set(user) - {"schema", "factors", "presets", "figures"}
         if unknown:
             raise CatalogueError(f"{path}: unknown top-level key(s): {', '.join(sorted(unknown))}")
         user.pop("schema", None)
+        _validate(user, path, builtin=False)
         _merge(data, user, path)
-    for path in (CATALOGUE, *extra):
-        _validate(data, path)
     presets = {name: {"description": p["description"], "factors": dict(p.get("factors", {}))}
                for name, p in data.get("presets", {}).items()}
     for rate in data["lines"]["audit"]["values"]:

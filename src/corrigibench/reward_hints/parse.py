@@ -19,7 +19,7 @@ import re
 
 _INTEGER = re.compile(r"(?<![\w.])-?(?:\d{1,3}(?:,\d{3})+|\d+)(?![\w]|\.\d)")
 _MARKERS = re.compile(
-    r"\\boxed\{|<answer>|\b(?:final answer|answer|my number|i (?:choose|pick|select|will choose|'ll choose|'ll pick|will pick))\b\s*(?:is|:|=)?",
+    r"\\boxed\{|<answer>|(?<![</])\b(?:final answer|answer|my number|i (?:choose|pick|select|will choose|'ll choose|'ll pick|will pick))\b\s*(?:is|:|=)?",
     re.IGNORECASE,
 )
 
