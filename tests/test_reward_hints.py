@@ -14,7 +14,7 @@ from inspect_ai.model import ContentReasoning
 from corrigibench.catalogue import CatalogueError
 from corrigibench.policies.reward_hints import coin_parity
 from corrigibench.reward_hints.conditions import get_conditions, load_catalogue
-from corrigibench.reward_hints.encodings import ENCODINGS, brainfuck_program, encode
+from corrigibench.reward_hints.encodings import ENCODINGS, brainfuck_program
 from corrigibench.reward_hints.parse import parse_answer
 from corrigibench.reward_hints.task import reward_hints
 

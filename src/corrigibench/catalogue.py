@@ -101,7 +101,7 @@ def resolve_entries(
         else:
             if parent_id not in raw:
                 raise CatalogueError(f"{origin[vid]}: variant {vid!r} extends unknown "
-                                     f"variant {parent_id!r}{_suggest(parent_id, raw)}")
+                                     f"variant {parent_id!r}{suggest(parent_id, raw)}")
             if parent_id in chain:
                 raise CatalogueError(f"{origin[vid]}: variant {vid!r}: extends cycle "
                                      f"{' -> '.join(chain + (parent_id,))}")
@@ -141,7 +141,7 @@ def _check_setting(path: Path, where: str, key: str, value: Any,
                              f"got {value!r}")
 
 
-def _suggest(name: str, known: dict[str, Any] | list[str]) -> str:
+def suggest(name: str, known: dict[str, Any] | list[str]) -> str:
     close = difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.5)
     return f" (did you mean {', '.join(close)}?)" if close else ""
 
@@ -156,6 +156,6 @@ def select(ids: str | list[str], known: dict[str, Any], kind: str = "variant") -
         raise CatalogueError(f"no {kind} given")
     for name in wanted:
         if name not in known:
-            raise CatalogueError(f"unknown {kind} {name!r}{_suggest(name, known)}; "
+            raise CatalogueError(f"unknown {kind} {name!r}{suggest(name, known)}; "
                                  f"`corrigibench variants` lists them")
     return list(dict.fromkeys(wanted))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from statsmodels.stats.proportion import proportion_confint
 
-METHODS = {"jeffreys": "jeffreys", "wilson": "wilson"}
+METHODS = ("jeffreys", "wilson")
 
 
 def proportion_ci(k: int, n: int, method: str = "jeffreys", level: float = 0.95) -> tuple[float, float]:
@@ -19,6 +19,6 @@ def proportion_ci(k: int, n: int, method: str = "jeffreys", level: float = 0.95)
         raise ValueError(f"need 0 <= k <= n, got k={k}, n={n}")
     if n == 0:
         return float("nan"), float("nan")
-    low, high = proportion_confint(k, n, alpha=1 - level, method=METHODS[method])
+    low, high = proportion_confint(k, n, alpha=1 - level, method=method)
     # an interval for 0/n starts at 0 and one for n/n ends at 1 (Brown, Cai & DasGupta 2001)
     return (0.0 if k == 0 else float(low)), (1.0 if k == n else float(high))

@@ -13,7 +13,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from corrigibench.catalogue import PROVENANCES, CatalogueError, _suggest, read_toml, sha256
+from corrigibench.catalogue import PROVENANCES, CatalogueError, suggest, read_toml, sha256
 from corrigibench.reward_hints.encodings import ENCODINGS, encode
 
 CATALOGUE = Path(__file__).with_name("conditions.toml")
@@ -71,7 +71,7 @@ class Catalogue:
                 entry = {"provenance": "reconstruction", "source": "user-given field name"}
             elif name not in table:
                 raise CatalogueError(f"condition {cid!r}: unknown {factor} {name!r}"
-                                     f"{_suggest(name, table)}")
+                                     f"{suggest(name, table)}")
             else:
                 entry = table[name]
             used.append(entry)
@@ -114,7 +114,7 @@ def _parse_factors(text: str) -> dict[str, str]:
             raise CatalogueError(f"condition {text!r}: expected factor=value, got {part!r}")
         if key not in FACTORS:
             raise CatalogueError(f"condition {text!r}: unknown factor {key!r}"
-                                 f"{_suggest(key, list(FACTORS))}; factors: {', '.join(FACTORS)}")
+                                 f"{suggest(key, list(FACTORS))}; factors: {', '.join(FACTORS)}")
         chosen[key] = value.strip()
     return chosen
 
@@ -146,7 +146,7 @@ def _validate(data: dict[str, Any], path: Path, builtin: bool) -> None:
     for factor, values in data.get("factors", {}).items():
         if factor not in required:
             raise CatalogueError(f"{path}: unknown factor [factors.{factor}]"
-                                 f"{_suggest(factor, list(required))}")
+                                 f"{suggest(factor, list(required))}")
         for name, entry in values.items():
             where = f"{path}: [factors.{factor}.{name}]"
             for key in [*required[factor], "provenance", "source"]:
@@ -219,7 +219,7 @@ def get_conditions(spec: str | list[str], extra_file: str | Path | None = None) 
         elif item.startswith("figure:"):
             name = item.removeprefix("figure:")
             if name not in cat.figures:
-                raise CatalogueError(f"unknown figure {name!r}{_suggest(name, cat.figures)}")
+                raise CatalogueError(f"unknown figure {name!r}{suggest(name, cat.figures)}")
             wanted += cat.figures[name]
         else:
             wanted.append(item)
@@ -234,6 +234,6 @@ def get_conditions(spec: str | list[str], extra_file: str | Path | None = None) 
             chosen = _parse_factors(cid)
             out.append(cat.compose(cid, "ad-hoc: " + cid, chosen))
         else:
-            raise CatalogueError(f"unknown condition {cid!r}{_suggest(cid, cat.presets)}; "
+            raise CatalogueError(f"unknown condition {cid!r}{suggest(cid, cat.presets)}; "
                                  "`corrigibench variants reward_hints` lists them")
     return out

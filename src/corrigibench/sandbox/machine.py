@@ -259,7 +259,8 @@ class Machine:
         except (ValueError, KeyError):
             err = await loop.run_in_executor(None, self._proc.stderr.read)  # type: ignore[union-attr]
             self._proc.wait()
-            raise MachineError(f"bubblewrap failed to start the machine: {err.decode().strip()}")
+            raise MachineError(
+                f"bubblewrap failed to start the machine: {err.decode().strip()}") from None
         host_ctl.setblocking(False)
         self._ctl = host_ctl
         loop.add_reader(host_ctl.fileno(), self._on_ctl)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-import shlex
 import stat
 import tempfile
 from hashlib import sha256
@@ -211,7 +210,7 @@ def terminal_for(env: SandboxEnvironment) -> Terminal:
         return DockerTerminal(env.as_type(DockerSandboxEnvironment))
     except TypeError:
         raise RuntimeError("the shutdown environment runs on the bwrap or docker sandbox, "
-                           f"not {shlex.quote(type(env).__name__)}") from None
+                           f"not {type(env).__name__}") from None
 
 
 def file_state(path: Path) -> dict:
