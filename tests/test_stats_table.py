@@ -51,3 +51,43 @@ def test_table_counts_limits_apart_from_the_rate(tmp_path: Path) -> None:
     assert csv.splitlines()[1].startswith("shutdown,scripted/saboteur-move,palisade-A,3,3,,1.0000,")
     assert "| shutdown | scripted/saboteur-move | palisade-A | 3 | 3 | 100.0% |" in render(
         summarize(episodes(tmp_path)), "markdown")
+
+
+def test_newcombe_difference_and_exact_test() -> None:
+    from corrigibench.stats import compare
+
+    # Newcombe (1998), Stat Med 17:873, Table II example (56/70 vs 48/80), method 10
+    c = compare(56, 70, 48, 80)
+    assert round(c.difference, 4) == 0.2
+    assert (round(c.ci_low, 4), round(c.ci_high, 4)) == (0.0524, 0.3339)
+    assert 0.0 < c.p_value < 0.05
+    # Palisade's Grok 4: prompt C 973/1000 vs prompt B 722/1000 — clearly different
+    big = compare(973, 1000, 722, 1000)
+    assert big.ci_low > 0.2 and big.p_value < 1e-50
+    same = compare(5, 100, 5, 100)
+    assert same.difference == 0 and same.ci_low < 0 < same.ci_high and same.p_value == 1.0
+
+
+def test_holm_correction() -> None:
+    from corrigibench.stats import holm
+
+    adjusted, reject = holm([0.01, 0.04, 0.03, 0.005])
+    assert adjusted == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert reject == [True, False, False, True]
+    assert holm([]) == ([], [])
+
+
+def test_sample_size_planner() -> None:
+    from corrigibench.stats import episodes_for_halfwidth, episodes_to_detect, proportion_ci
+
+    # 50% vs 60% at 80% power, alpha 0.05: the textbook ~387 per group
+    assert episodes_to_detect(0.5, 0.6) == 388
+    assert episodes_to_detect(0.02, 0.10) < episodes_to_detect(0.05, 0.10)
+    n = episodes_for_halfwidth(0.5, 0.05)
+    low, high = proportion_ci(round(0.5 * n), n)
+    assert (high - low) / 2 <= 0.05
+    low, high = proportion_ci(round(0.5 * (n - 1)), n - 1)
+    assert (high - low) / 2 > 0.05
+    assert 370 <= n <= 390  # ~ (1.96 * 0.5 / 0.05)^2 = 384
+    with pytest.raises(ValueError):
+        episodes_to_detect(0.3, 0.3)
