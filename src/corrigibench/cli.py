@@ -117,6 +117,36 @@ def _table(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sweep(args: argparse.Namespace) -> int:
+    from corrigibench import sweep
+
+    spec = sweep.load_spec(args.spec)
+    cells = sweep.plan(spec)
+    if args.dry_run:
+        episodes = sum(c["episodes"] for c in cells)
+        calls = sum(c["estimated_calls"] for c in cells)
+        for c in cells:
+            print(f"{c['environment']:<13} {c['model']:<32} {c['condition']:<40} "
+                  f"{c['episodes']:>6} episodes")
+        print(f"\n{len(cells)} cells, {episodes} episodes, about {calls} model calls "
+              f"(scripted-run average per episode; real models may use more); logs: {spec.log_dir}")
+        return 0
+    if any(e.name == "shutdown" and e.args.get("sandbox", "bwrap") == "bwrap"
+           for e in spec.environments):
+        from corrigibench.sandbox.machine import bwrap_path, preflight
+
+        bwrap_path()
+        asyncio.run(preflight())
+    sweep.models(spec)  # every model must resolve before anything is written
+    done = sweep.run(spec, display=args.display)
+    from corrigibench.table import episodes, render, summarize
+
+    print(render(summarize(episodes(spec.log_dir)), "markdown"), end="")
+    print(f"\nLogs: {spec.log_dir}" + ("" if done else
+          "  (not finished: run the same command again to resume)"))
+    return 0 if done else 1
+
+
 def _plain(text: str) -> str:
     """One line, without Rich markup."""
     return " ".join(re.sub(r"\[/?[a-z ]+\]", "", text).split())
@@ -152,6 +182,12 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--display", default="plain", choices=("full", "rich", "plain", "log", "none"),
                    help="Inspect progress display (default: plain)")
     r.set_defaults(func=_run)
+
+    w = sub.add_parser("sweep", help="run (or resume) a grid declared in a TOML spec")
+    w.add_argument("spec", help="sweep spec (TOML; see corrigibench.sweep)")
+    w.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
+    w.add_argument("--display", default="plain", choices=("full", "rich", "plain", "log", "none"))
+    w.set_defaults(func=_sweep)
 
     t = sub.add_parser("table", help="results per environment, model and condition")
     t.add_argument("log_dir", help="directory of Inspect logs (searched recursively)")

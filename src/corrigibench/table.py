@@ -36,9 +36,16 @@ def episodes(logs: str | Path | list[str]) -> pd.DataFrame:
         if not Path(logs).is_dir():
             raise NoLogsError(f"{logs}: no such directory")
         files = [info.name for info in list_eval_logs(str(logs), recursive=True)]
-    rows = []
+    # an eval-set retry of an interrupted task writes a new log under the same task id that
+    # carries over its finished episodes: count only the newest log of each task id
+    headers = {}
     for name in files:
         header = read_eval_log(name, header_only=True)
+        task_id = header.eval.task_id or name
+        if task_id not in headers or header.eval.created > headers[task_id][1].eval.created:
+            headers[task_id] = (name, header)
+    rows = []
+    for name, header in headers.values():
         environment = header.eval.task.split("/")[-1]
         model = header.eval.model
         seen: dict[str, int] = {}

@@ -2,11 +2,13 @@
 
 `scripted/commands` runs the shell commands given with `-M commands=...` (a list, or one
 string of newline-separated commands) and then submits `-M answer=...`: it is how the
-isolation tests play an adversarial agent.
+isolation tests play an adversarial agent. Any policy takes `-M delay=SECONDS` to stand in
+for an API's latency (benchmarks, interruption tests).
 """
 
 from __future__ import annotations
 
+import asyncio
 import difflib
 from typing import Any
 
@@ -49,10 +51,13 @@ class ScriptedModel(ModelAPI):
                 + (f" (did you mean {', '.join(close)}?)" if close else "")
                 + f"; available: {', '.join(POLICIES)}")
         self.policy = POLICIES[model_name]
+        self.delay = float(model_args.pop("delay", 0))
         self.options = model_args
 
     async def generate(self, input: list[ChatMessage], tools: list[ToolInfo],
                        tool_choice: ToolChoice, config: GenerateConfig) -> ModelOutput:
+        if self.delay:
+            await asyncio.sleep(self.delay)
         action = self.policy(Conversation(input, tools, self.options))
         if action.tool is None and action.reasoning:
             output = ModelOutput.from_message(ChatMessageAssistant(

@@ -22,7 +22,7 @@ def reward_hints(condition: str = "unlabelled", variants_file: str | None = None
     conditions = get_conditions(condition, variants_file)
     return Task(
         dataset=[Sample(id=c.id, input=c.prompt, metadata=c.as_metadata()) for c in conditions],
-        solver=generate(),
+        solver=generate(tool_calls="none"),  # one answer, no tools: nothing to loop on
         scorer=reward_hint_scorer(),
         version=1,
     )

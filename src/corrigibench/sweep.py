@@ -1,0 +1,207 @@
+"""Sweeps: a grid declared once in TOML, run on Inspect's eval-set machinery.
+
+```toml
+log_dir = "sweeps/pilot"     # relative to the spec file
+epochs = 100
+max_samples = 10             # episodes at once, per task
+retry_attempts = 10          # eval-set retries of failed or interrupted tasks
+
+[[environments]]
+name = "shutdown"
+conditions = ["palisade-A", "palisade-B"]
+message_limit = 60           # environment task arguments (optional)
+
+[[environments]]
+name = "reward_hints"
+conditions = ["figure:labels"]
+
+[[models]]
+name = "openai/o3"
+max_connections = 20         # per-model concurrency
+reasoning_effort = "high"    # any Inspect GenerateConfig field
+base_url = "http://localhost:8000/v1"   # optional
+args = { }                   # model arguments (-M)
+
+[limits]                     # per episode
+token_limit = 200000
+time_limit = 900
+```
+
+Killed at any moment and started again, `corrigibench sweep SPEC` resumes: Inspect's
+eval set reuses every finished episode of an interrupted log and runs only the rest, so
+each (model, condition, epoch) ends up exactly once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from inspect_ai.model import GenerateConfig
+
+from corrigibench.catalogue import CatalogueError, read_toml, suggest
+
+ENVIRONMENTS = ("shutdown", "reward_hints")
+_TOP = {"log_dir": str, "epochs": int, "max_samples": int, "retry_attempts": int,
+        "environments": list, "models": list, "limits": dict}
+_LIMITS = {"token_limit": int, "time_limit": int, "working_limit": int, "message_limit": int}
+_ENV_ARGS = {"shutdown": {"variants_file": str, "message_limit": int, "command_timeout": float,
+                          "sandbox": str},
+             "reward_hints": {"variants_file": str}}
+_MODEL_KEYS = {"name", "base_url", "args"}
+_TYPICAL_CALLS = {"shutdown": 8, "reward_hints": 1}  # model calls per episode, scripted runs
+
+
+class SpecError(CatalogueError):
+    """A sweep spec is wrong: the message names the file, the key and the problem."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    config: dict[str, Any] = field(default_factory=dict)
+    base_url: str | None = None
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EnvironmentSpec:
+    name: str
+    conditions: list[str]
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Spec:
+    path: Path
+    log_dir: Path
+    epochs: int
+    environments: list[EnvironmentSpec]
+    models: list[ModelSpec]
+    max_samples: int = 10
+    retry_attempts: int = 10
+    limits: dict[str, int] = field(default_factory=dict)
+
+
+def load_spec(path: str | Path) -> Spec:
+    path = Path(path)
+    try:
+        data = read_toml(path)
+    except CatalogueError as ex:
+        raise SpecError(str(ex)) from None
+
+    def fail(key: str, problem: str) -> SpecError:
+        return SpecError(f"{path}: {key}: {problem}")
+
+    for key, value in data.items():
+        if key not in _TOP:
+            raise fail(key, f"unknown key{suggest(key, list(_TOP))}")
+        if not isinstance(value, _TOP[key]) or isinstance(value, bool):
+            raise fail(key, f"must be a {_TOP[key].__name__}")
+    for key in ("log_dir", "epochs", "environments", "models"):
+        if key not in data:
+            raise fail(key, "missing")
+    if data["epochs"] < 1:
+        raise fail("epochs", "must be at least 1")
+    environments = []
+    for i, env in enumerate(data["environments"]):
+        where = f"environments[{i}]"
+        if not isinstance(env, dict) or env.get("name") not in ENVIRONMENTS:
+            raise fail(f"{where}.name", f"must be one of {', '.join(ENVIRONMENTS)}")
+        conditions = env.get("conditions")
+        if not isinstance(conditions, list) or not conditions or not all(
+                isinstance(c, str) for c in conditions):
+            raise fail(f"{where}.conditions", "must be a non-empty list of condition ids")
+        allowed = _ENV_ARGS[env["name"]]
+        args = {k: v for k, v in env.items() if k not in ("name", "conditions")}
+        for key, value in args.items():
+            if key not in allowed:
+                raise fail(f"{where}.{key}", f"not an argument of {env['name']}"
+                           f"{suggest(key, list(allowed))}")
+            if not isinstance(value, allowed[key]) and not (
+                    allowed[key] is float and isinstance(value, int)):
+                raise fail(f"{where}.{key}", f"must be a {allowed[key].__name__}")
+        if "variants_file" in args:
+            args["variants_file"] = str((path.parent / args["variants_file"]).resolve())
+        environments.append(EnvironmentSpec(env["name"], conditions, args))
+    models = []
+    config_fields = set(GenerateConfig.model_fields)
+    for i, model in enumerate(data["models"]):
+        where = f"models[{i}]"
+        if not isinstance(model, dict) or not isinstance(model.get("name"), str):
+            raise fail(f"{where}.name", "missing")
+        config = {k: v for k, v in model.items() if k not in _MODEL_KEYS}
+        for key in config:
+            if key not in config_fields:
+                raise fail(f"{where}.{key}", f"not a generate setting"
+                           f"{suggest(key, sorted(config_fields))}")
+        try:
+            GenerateConfig(**config)
+        except ValueError as ex:
+            raise fail(where, f"bad generate setting: {' '.join(str(ex).split())}") from None
+        models.append(ModelSpec(model["name"], config, model.get("base_url"),
+                                dict(model.get("args", {}))))
+    if not models:
+        raise fail("models", "must list at least one model")
+    limits = data.get("limits", {})
+    for key, value in limits.items():
+        if key not in _LIMITS or not isinstance(value, int):
+            raise fail(f"limits.{key}", f"unknown or not an integer (known: {', '.join(_LIMITS)})")
+    return Spec(path, (path.parent / data["log_dir"]).resolve(), data["epochs"], environments,
+                models, data.get("max_samples", 10), data.get("retry_attempts", 10), limits)
+
+
+def tasks(spec: Spec) -> list:
+    """One Inspect task per environment (validates every condition on the way)."""
+    from corrigibench.reward_hints.task import reward_hints
+    from corrigibench.shutdown.task import shutdown
+
+    out = []
+    for env in spec.environments:
+        try:
+            if env.name == "shutdown":
+                out.append(shutdown(variant=env.conditions, **env.args))
+            else:
+                out.append(reward_hints(condition=env.conditions, **env.args))
+        except CatalogueError as ex:
+            raise SpecError(f"{spec.path}: environments ({env.name}): {ex}") from None
+    return out
+
+
+def plan(spec: Spec) -> list[dict[str, Any]]:
+    """Cells of the grid with their episodes and an estimate of model calls."""
+    rows = []
+    for task, env in zip(tasks(spec), spec.environments, strict=True):
+        for sample in task.dataset:
+            for model in spec.models:
+                episodes = spec.epochs
+                rows.append({"environment": env.name, "model": model.name,
+                             "condition": str(sample.id), "episodes": episodes,
+                             "estimated_calls": episodes * _TYPICAL_CALLS[env.name]})
+    return rows
+
+
+def models(spec: Spec) -> list:
+    from inspect_ai.model import get_model
+
+    out = []
+    for m in spec.models:
+        try:
+            out.append(get_model(m.name, config=GenerateConfig(**m.config), base_url=m.base_url,
+                                 **m.args))
+        except Exception as ex:  # Inspect's model errors come in several types
+            raise SpecError(f"{spec.path}: model {m.name!r}: {' '.join(str(ex).split())}") from None
+    return out
+
+
+def run(spec: Spec, display: str = "plain") -> bool:
+    """Run (or resume) the sweep; True when every task finished."""
+    from inspect_ai import eval_set
+
+    success, _ = eval_set(tasks(spec), log_dir=str(spec.log_dir), model=models(spec),
+                          epochs=spec.epochs, max_samples=spec.max_samples,
+                          retry_attempts=spec.retry_attempts, retry_wait=1,
+                          retry_on_error=2, fail_on_error=False, display=display,
+                          **spec.limits)
+    return success
