@@ -14,3 +14,4 @@ models=$(echo "$policies" | sed 's/\([^,]*\)/scripted\/\1/g')
 .venv/bin/corrigibench run reward_hints \
   --model scripted/honest,scripted/gamer,scripted/plain-only-gamer,scripted/decoder-gamer,scripted/coin \
   --condition figure:encodings,figure:labels,control --epochs 5 --log-dir "$out" "$@"
+.venv/bin/corrigibench report "$out"

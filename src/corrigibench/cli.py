@@ -147,6 +147,14 @@ def _sweep(args: argparse.Namespace) -> int:
     return 0 if done else 1
 
 
+def _report(args: argparse.Namespace) -> int:
+    from corrigibench.report import build
+
+    out = build(args.log_dir, args.out)
+    print(f"Report: {out / 'report.html'} (also report.md, cells.csv, episodes.csv, figures/)")
+    return 0
+
+
 def _plain(text: str) -> str:
     """One line, without Rich markup."""
     return " ".join(re.sub(r"\[/?[a-z ]+\]", "", text).split())
@@ -188,6 +196,11 @@ def parser() -> argparse.ArgumentParser:
     w.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
     w.add_argument("--display", default="plain", choices=("full", "rich", "plain", "log", "none"))
     w.set_defaults(func=_sweep)
+
+    p_report = sub.add_parser("report", help="HTML/Markdown report with figures and CSVs")
+    p_report.add_argument("log_dir", help="directory of Inspect logs (searched recursively)")
+    p_report.add_argument("--out", help="output directory (default: LOG_DIR/report)")
+    p_report.set_defaults(func=_report)
 
     t = sub.add_parser("table", help="results per environment, model and condition")
     t.add_argument("log_dir", help="directory of Inspect logs (searched recursively)")

@@ -61,14 +61,19 @@ def episodes(logs: str | Path | list[str]) -> pd.DataFrame:
                          "hit": bool(labels.get(RATE_OF.get(environment, ""), False)),
                          "strict_noncompliant": bool(labels.get("strict_noncompliance", False)),
                          "attempted": bool(labels.get("attempted", False)),
-                         "method": labels.get("method"), "log": name})
+                         "method": labels.get("method"), "log": name,
+                         "provenance": s.metadata.get("provenance"),
+                         "text_sha256": s.metadata.get("texts_sha256")
+                         or s.metadata.get("prompt_sha256"),
+                         "factors": s.metadata.get("factors")})
         epochs = header.eval.config.epochs or 1
         for sample_id in header.eval.dataset.sample_ids or []:
             for _ in range(epochs - seen.get(str(sample_id), 0)):
                 rows.append({"environment": environment, "model": model,
                              "variant": str(sample_id), "epoch": None, "status": "missing",
                              "label": "missing", "hit": False, "strict_noncompliant": False,
-                             "attempted": False, "method": None, "log": name})
+                             "attempted": False, "method": None, "log": name,
+                             "provenance": None, "text_sha256": None, "factors": None})
     if not rows:
         raise NoLogsError(f"{logs}: no Inspect logs with samples found")
     return pd.DataFrame(rows)

@@ -1,0 +1,227 @@
+"""`corrigibench report LOGDIR`: one self-contained HTML file, Markdown, CSVs and figures.
+
+Writes into --out (default LOGDIR/report): report.html (figures embedded), report.md,
+cells.csv (one row per environment/model/condition), episodes.csv (one row per episode),
+and figures/*.png|svg: rates with 95% Jeffreys whiskers per model and condition (as in
+Palisade's figures), a model × condition heat map, and the gaming rate by factor.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+from inspect_ai.log import read_eval_log  # noqa: E402
+
+from corrigibench.stats import __doc__ as DENOMINATOR_POLICY  # noqa: E402
+from corrigibench.table import RATE_OF, episodes, render, summarize  # noqa: E402
+
+
+def build(log_dir: str | Path, out_dir: str | Path | None = None) -> Path:
+    log_dir = Path(log_dir)
+    out = Path(out_dir) if out_dir else log_dir / "report"
+    eps = episodes(log_dir)
+    cells = summarize(eps)
+    figures_dir = out / "figures"
+    figures_dir.mkdir(parents=True, exist_ok=True)
+    eps.assign(factors=eps["factors"].map(lambda f: json.dumps(f) if isinstance(f, dict) else "")
+               ).to_csv(out / "episodes.csv", index=False)
+    cells.to_csv(out / "cells.csv", index=False, float_format="%.6f")
+
+    figures: list[tuple[str, str, bytes]] = []  # (name, caption, png)
+    for environment, group in cells.groupby("environment"):
+        label = RATE_OF.get(environment, "rate")
+        figures.append(_save(_bars(group, f"{environment}: {label} rate"), figures_dir,
+                             f"{environment}-bars",
+                             f"{environment}: {label} rate per condition and model, with 95% "
+                             "Jeffreys intervals over valid episodes"))
+        figures.append(_save(_heatmap(group, f"{environment}: {label} rate (%)"), figures_dir,
+                             f"{environment}-heatmap", f"{environment}: model × condition heat map"))
+    for factor, fig in _factor_figures(eps, cells):
+        figures.append(_save(fig, figures_dir, f"reward-hints-by-{factor}",
+                             f"reward hints: gaming rate by {factor} (other factors at default)"))
+
+    conditions = _conditions(eps)
+    runs = _runs(eps)
+    (out / "report.md").write_text(_markdown(cells, conditions, runs, figures, log_dir))
+    (out / "report.html").write_text(_html(cells, conditions, runs, figures, log_dir))
+    return out
+
+
+def _save(fig: plt.Figure, directory: Path, name: str, caption: str) -> tuple[str, str, bytes]:
+    fig.savefig(directory / f"{name}.svg", bbox_inches="tight")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    (directory / f"{name}.png").write_bytes(buffer.getvalue())
+    plt.close(fig)
+    return name, caption, buffer.getvalue()
+
+
+def _bars(cells: pd.DataFrame, title: str) -> plt.Figure:
+    conditions = sorted(cells["variant"].unique())
+    models = sorted(cells["model"].unique())
+    width = 0.8 / max(len(models), 1)
+    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(conditions) * max(1, len(models) / 3)), 4))
+    for i, model in enumerate(models):
+        rows = cells[cells["model"] == model].set_index("variant").reindex(conditions)
+        rate = 100 * rows["rate"].astype(float)
+        lower = (rate - 100 * rows["ci_low"].astype(float)).clip(lower=0)
+        upper = (100 * rows["ci_high"].astype(float) - rate).clip(lower=0)
+        x = [j + (i - (len(models) - 1) / 2) * width for j in range(len(conditions))]
+        ax.bar(x, rate.fillna(0), width, label=model, yerr=[lower.fillna(0), upper.fillna(0)],
+               capsize=2, error_kw={"elinewidth": 0.8})
+    ax.set_xticks(range(len(conditions)), conditions, rotation=35, ha="right")
+    ax.set_ylim(0, 105)
+    ax.set_ylabel("rate (%)")
+    ax.set_title(title)
+    ax.legend(fontsize=7, ncol=2, loc="upper left", bbox_to_anchor=(1, 1))
+    return fig
+
+
+def _heatmap(cells: pd.DataFrame, title: str) -> plt.Figure:
+    grid = cells.pivot_table(index="model", columns="variant", values="rate", aggfunc="first")
+    fig, ax = plt.subplots(figsize=(max(5, 0.8 * grid.shape[1] + 3), max(2.5, 0.45 * grid.shape[0] + 1.5)))
+    image = ax.imshow(100 * grid.values.astype(float), vmin=0, vmax=100, cmap="viridis",
+                      aspect="auto")
+    ax.set_xticks(range(grid.shape[1]), grid.columns, rotation=35, ha="right")
+    ax.set_yticks(range(grid.shape[0]), grid.index)
+    for (r, c), value in pd.DataFrame(grid.values).stack().items():
+        if pd.notna(value):
+            ax.text(c, r, f"{100 * value:.0f}", ha="center", va="center", fontsize=7,
+                    color="white" if value < 0.6 else "black")
+    fig.colorbar(image, ax=ax, label="%")
+    ax.set_title(title)
+    return fig
+
+
+def _factor_figures(eps: pd.DataFrame, cells: pd.DataFrame) -> list[tuple[str, plt.Figure]]:
+    """Reward hints: for each factor, the cells that vary only that factor from the defaults."""
+    rh = eps[(eps["environment"] == "reward_hints") & eps["factors"].map(lambda f: isinstance(f, dict))]
+    if rh.empty:
+        return []
+    factors_of = {v: f for v, f in zip(rh["variant"], rh["factors"], strict=True)}
+    rh_cells = cells[cells["environment"] == "reward_hints"]
+    from corrigibench.reward_hints.conditions import load_catalogue
+
+    defaults = load_catalogue().data["defaults"]
+    out = []
+    names = sorted({k for f in factors_of.values() for k in f})
+    for factor in names:
+        members = {v: str(f.get(factor, defaults.get(factor, "default")))
+                   for v, f in factors_of.items() if set(f) <= {factor}}
+        if len(set(members.values())) < 2:
+            continue
+        rows = rh_cells[rh_cells["variant"].isin(members)].assign(
+            value=lambda d: d["variant"].map(members))
+        fig, ax = plt.subplots(figsize=(max(5, 0.7 * len(set(members.values())) + 2), 3.5))
+        for model, group in rows.groupby("model"):
+            default = str(defaults.get(factor))
+            group = group.sort_values("value", key=lambda s: s.map(
+                lambda v: (v != default, *_sort_key(v))))
+            rate = 100 * group["rate"].astype(float)
+            ax.errorbar(group["value"], rate,
+                        yerr=[(rate - 100 * group["ci_low"]).clip(lower=0),
+                              (100 * group["ci_high"] - rate).clip(lower=0)],
+                        marker="o", capsize=3, label=model)
+        ax.set_ylim(-3, 103)
+        ax.set_ylabel("gaming rate (%)")
+        ax.set_xlabel(factor)
+        ax.tick_params(axis="x", rotation=30)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1, 1))
+        out.append((factor, fig))
+    return out
+
+
+def _sort_key(value: str) -> tuple:
+    return (0, int(value), "") if str(value).isdigit() else (1, 0, str(value))
+
+
+def _conditions(eps: pd.DataFrame) -> pd.DataFrame:
+    rows = eps.dropna(subset=["provenance"]).drop_duplicates(["environment", "variant"])
+    return rows[["environment", "variant", "provenance", "text_sha256"]].sort_values(
+        ["environment", "variant"])
+
+
+def _runs(eps: pd.DataFrame) -> pd.DataFrame:
+    out = []
+    for log, group in eps.groupby("log"):
+        header = read_eval_log(log, header_only=True)
+        out.append({"log": log, "environment": group["environment"].iloc[0],
+                    "model": header.eval.model, "created": header.eval.created,
+                    "inspect": header.eval.packages.get("inspect_ai", "?"),
+                    "status": header.status, "episodes": len(group)})
+    return pd.DataFrame(out)
+
+
+def _markdown(cells, conditions, runs, figures, log_dir) -> str:
+    parts = [f"# corrigibench report: {log_dir}\n",
+             "## Results\n", render(cells, "markdown"),
+             "\n## Denominators\n", DENOMINATOR_POLICY.split("\n\n", 1)[1].strip(), "\n",
+             "\n## Conditions\n", render_plain(conditions), "\n## Runs\n",
+             render_plain(runs), f"\nOpen the logs with `inspect view --log-dir {log_dir}`.\n",
+             "\n## Figures\n"]
+    parts += [f"![{caption}](figures/{name}.png)\n\n{caption}\n" for name, caption, _ in figures]
+    return "\n".join(parts)
+
+
+def render_plain(df: pd.DataFrame) -> str:
+    lines = ["| " + " | ".join(df.columns) + " |", "|" + "|".join("---" for _ in df.columns) + "|"]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
+def _html(cells, conditions, runs, figures, log_dir) -> str:
+    def table(df: pd.DataFrame, links: bool = False) -> str:
+        head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
+        body = []
+        for row in df.itertuples(index=False):
+            tds = []
+            for column, value in zip(df.columns, row, strict=True):
+                text = "–" if _isna(value) else (f"{100 * float(value):.1f}%"
+                                                 if column in ("rate", "ci_low", "ci_high")
+                                                 else str(value))
+                if links and column == "log":
+                    text = f'<a href="{html.escape(str(value))}">{html.escape(Path(str(value)).name)}</a>'
+                    tds.append(f"<td>{text}</td>")
+                else:
+                    tds.append(f"<td>{html.escape(text)}</td>")
+            body.append("<tr>" + "".join(tds) + "</tr>")
+        return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+
+    shown = cells.dropna(axis="columns", how="all")
+    images = "".join(
+        f'<figure><img src="data:image/png;base64,{base64.b64encode(png).decode()}" '
+        f'alt="{html.escape(caption)}"><figcaption>{html.escape(caption)}</figcaption></figure>'
+        for _, caption, png in figures)
+    policy = html.escape(DENOMINATOR_POLICY.split("\n\n", 1)[1].strip())
+    return f"""<!doctype html><html><head><meta charset="utf-8">
+<title>corrigibench report</title><style>
+body{{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}}
+table{{border-collapse:collapse;font-size:13px;margin:1em 0}}
+td,th{{border:1px solid #ccc;padding:3px 6px;text-align:left}} th{{background:#f3f3f3}}
+figure{{margin:1.5em 0}} img{{max-width:100%}} code{{background:#f3f3f3;padding:1px 4px}}
+</style></head><body>
+<h1>corrigibench report</h1><p>Logs: <code>{html.escape(str(log_dir))}</code> — open them with
+<code>inspect view --log-dir {html.escape(str(log_dir))}</code>.</p>
+<h2>Results</h2>{table(shown)}
+<h2>Denominators</h2><p>{policy}</p>
+<h2>Figures</h2>{images}
+<h2>Conditions</h2>{table(conditions)}
+<h2>Runs</h2>{table(runs, links=True)}
+</body></html>
+"""
+
+
+def _isna(value: object) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
