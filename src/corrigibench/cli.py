@@ -138,9 +138,26 @@ def _sweep(args: argparse.Namespace) -> int:
         bwrap_path()
         asyncio.run(preflight())
     sweep.models(spec)  # every model must resolve before anything is written
-    done = sweep.run(spec, display=args.display)
     from corrigibench.table import episodes, render, summarize
 
+    if args.target_halfwidth is not None:
+        from corrigibench.adaptive import run_adaptive
+
+        if args.max_epochs is None:
+            raise UsageError("--target-halfwidth needs --max-epochs (the fixed design's size)")
+        if not 0 < args.target_halfwidth < 0.5:
+            raise UsageError("--target-halfwidth must be between 0 and 0.5")
+        try:
+            summary = run_adaptive(spec, args.target_halfwidth, args.max_epochs, args.display)
+        except RuntimeError as ex:
+            print(f"corrigibench: {ex}", file=sys.stderr)
+            return 1
+        print(render(summarize(episodes(spec.log_dir)), "markdown"), end="")
+        fixed = len(summary["cells"]) * args.max_epochs
+        print(f"\nAdaptive: {summary['rounds']} rounds, {summary['episodes']} episodes instead "
+              f"of {fixed} ({summary['saved']} saved); per cell in {spec.log_dir / 'adaptive.json'}")
+        return 0
+    done = sweep.run(spec, display=args.display)
     print(render(summarize(episodes(spec.log_dir)), "markdown"), end="")
     print(f"\nLogs: {spec.log_dir}" + ("" if done else
           "  (not finished: run the same command again to resume)"))
@@ -194,6 +211,10 @@ def parser() -> argparse.ArgumentParser:
     w = sub.add_parser("sweep", help="run (or resume) a grid declared in a TOML spec")
     w.add_argument("spec", help="sweep spec (TOML; see corrigibench.sweep)")
     w.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
+    w.add_argument("--target-halfwidth", type=float, metavar="H",
+                   help="adaptive: run rounds of `epochs` and stop each cell once its 95%% "
+                        "Jeffreys half-width is at most H")
+    w.add_argument("--max-epochs", type=int, help="adaptive: most episodes any cell may use")
     w.add_argument("--display", default="plain", choices=("full", "rich", "plain", "log", "none"))
     w.set_defaults(func=_sweep)
 

@@ -195,11 +195,12 @@ def models(spec: Spec) -> list:
     return out
 
 
-def run(spec: Spec, display: str = "plain") -> bool:
+def run(spec: Spec, display: str = "plain", resolved_models: list | None = None) -> bool:
     """Run (or resume) the sweep; True when every task finished."""
     from inspect_ai import eval_set
 
-    success, _ = eval_set(tasks(spec), log_dir=str(spec.log_dir), model=models(spec),
+    success, _ = eval_set(tasks(spec), log_dir=str(spec.log_dir),
+                          model=resolved_models or models(spec),
                           epochs=spec.epochs, max_samples=spec.max_samples,
                           retry_attempts=spec.retry_attempts, retry_wait=1,
                           retry_on_error=2, fail_on_error=False, display=display,
