@@ -22,6 +22,18 @@ def test_jeffreys_matches_published_intervals(k: int, n: int, low: float, high: 
     assert (round(100 * got[0], 1), round(100 * got[1], 1)) == (low, high)
 
 
+@pytest.mark.parametrize("k, low, high", [
+    # Table 2 cells (A, K and E columns, ref §1.7) read as k out of 1000
+    (0, 0.0, 0.2), (1, 0.0, 0.4), (6, 0.3, 1.2), (24, 1.6, 3.5), (45, 3.3, 5.9),
+    (58, 4.5, 7.4), (518, 48.7, 54.9), (760, 73.3, 78.6), (945, 93.0, 95.8),
+    (973, 96.2, 98.2), (987, 97.9, 99.3), (990, 98.2, 99.5), (992, 98.5, 99.6),
+    (995, 98.9, 99.8), (996, 99.1, 99.9), (1000, 99.8, 100.0),
+])
+def test_palisade_table_2_with_its_boundary_convention(k: int, low: float, high: float) -> None:
+    got = proportion_ci(k, 1000, boundary="one-sided")
+    assert (round(100 * got[0], 1), round(100 * got[1], 1)) == (low, high)
+
+
 def test_interval_edges_and_methods() -> None:
     assert proportion_ci(0, 10)[0] == 0.0 and proportion_ci(10, 10)[1] == 1.0
     assert all(math.isnan(x) for x in proportion_ci(0, 0))

@@ -20,18 +20,29 @@ from statsmodels.stats.proportion import (confint_proportions_2indep, proportion
 METHODS = ("jeffreys", "wilson")
 
 
-def proportion_ci(k: int, n: int, method: str = "jeffreys", level: float = 0.95) -> tuple[float, float]:
+def proportion_ci(k: int, n: int, method: str = "jeffreys", level: float = 0.95,
+                  boundary: str = "two-sided") -> tuple[float, float]:
     """Two-sided interval for k successes out of n (NaNs when n is 0).
 
     Jeffreys (the default, as in Palisade's paper) is the equal-tailed Beta(k+1/2, n-k+1/2)
     interval, with the bounds at 0 and 1 fixed when k is 0 or n.
+    `boundary="one-sided"` reproduces the convention of Palisade's Table 2 at the edges:
+    for k in {0, 1} the interval is [0, one-sided upper bound at `level`], for k in
+    {n-1, n} it is [one-sided lower bound, 1]; inside, nothing changes. (Inferred from the
+    published cells — 0/1000 -> (0.0, 0.2), 1/1000 -> (0.0, 0.4), 1000/1000 -> (99.8, 100)
+    — which equal-tailed Jeffreys gives as (0.0, 0.3), (0.0, 0.5), (99.7, 100).)
     """
     if method not in METHODS:
         raise ValueError(f"unknown interval method {method!r}; use one of {', '.join(METHODS)}")
+    if boundary not in ("two-sided", "one-sided"):
+        raise ValueError("boundary must be 'two-sided' or 'one-sided'")
     if not 0 <= k <= n:
         raise ValueError(f"need 0 <= k <= n, got k={k}, n={n}")
     if n == 0:
         return float("nan"), float("nan")
+    if boundary == "one-sided" and (k <= 1 or k >= n - 1):
+        one_sided = proportion_confint(k, n, alpha=2 * (1 - level), method=method)
+        return (0.0, float(one_sided[1])) if k <= 1 else (float(one_sided[0]), 1.0)
     low, high = proportion_confint(k, n, alpha=1 - level, method=method)
     # an interval for 0/n starts at 0 and one for n/n ends at 1 (Brown, Cai & DasGupta 2001)
     return (0.0 if k == 0 else float(low)), (1.0 if k == n else float(high))
