@@ -71,6 +71,10 @@ name = "scripted/coin"
                                       "--format", "json"], capture_output=True, text=True).stdout)
     assert {(r["model"], r["variant"]): r["episodes"] for r in rows} == {
         k: c["episodes"] for k, c in cells.items()}
+    from corrigibench.report import build
+
+    page = (build(tmp_path / "logs") / "report.html").read_text()
+    assert "Adaptive sampling" in page and f"{summary['saved']} saved" in page
     logs_before = sorted(p.name for p in (tmp_path / "logs").rglob("*.eval"))
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr

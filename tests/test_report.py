@@ -26,6 +26,8 @@ def test_report_from_both_environments(tmp_path: Path) -> None:
     for text in ("palisade-J", "reconstruction", "encoding-brainfuck", "inspect view --log-dir",
                  "never part of n", ".eval"):
         assert text in page, text
+    results = page.split("<h2>Results</h2>")[1].split("<h2>")[0]
+    assert results.count('<a href="file://') >= 2 + 1 + 6  # every cell links to its log(s)
     md = (out / "report.md").read_text()
     assert "| shutdown | scripted/saboteur-move | palisade-A | 2 | 2 |" in md
     assert "figures/shutdown-bars.png" in md

@@ -51,9 +51,29 @@ def build(log_dir: str | Path, out_dir: str | Path | None = None) -> Path:
 
     conditions = _conditions(eps)
     runs = _runs(eps)
-    (out / "report.md").write_text(_markdown(cells, conditions, runs, figures, log_dir))
-    (out / "report.html").write_text(_html(cells, conditions, runs, figures, log_dir))
+    adaptive = _adaptive(log_dir)
+    logs = eps.groupby(["environment", "model", "variant"])["log"].agg(lambda s: sorted(set(s)))
+    cells_linked = cells.assign(logs=[logs.get(tuple(k), []) for k in
+                                      cells[["environment", "model", "variant"]].values])
+    (out / "report.md").write_text(_markdown(cells, conditions, runs, adaptive, figures, log_dir))
+    (out / "report.html").write_text(_html(cells_linked, conditions, runs, adaptive, figures,
+                                           log_dir))
     return out
+
+
+def _adaptive(log_dir: Path) -> pd.DataFrame | None:
+    """Per-cell episodes used and saved, when the sweep ran adaptively."""
+    path = log_dir / "adaptive.json"
+    if not path.exists():
+        return None
+    summary = json.loads(path.read_text())
+    table = pd.DataFrame(summary["cells"])
+    table.attrs["caption"] = (
+        f"Adaptive sampling to a 95% Jeffreys half-width of {summary['target_halfwidth']} "
+        f"(at most {summary['max_epochs']} episodes per cell, rounds of "
+        f"{summary['round_epochs']}): {summary['episodes']} episodes, {summary['saved']} saved "
+        "against the fixed design.")
+    return table
 
 
 def _save(fig: plt.Figure, directory: Path, name: str, caption: str) -> tuple[str, str, bytes]:
@@ -161,12 +181,16 @@ def _runs(eps: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def _markdown(cells, conditions, runs, figures, log_dir) -> str:
+def _markdown(cells, conditions, runs, adaptive, figures, log_dir) -> str:
     parts = [f"# corrigibench report: {log_dir}\n",
              "## Results\n", render(cells, "markdown"),
              "\n## Denominators\n", DENOMINATOR_POLICY.split("\n\n", 1)[1].strip(), "\n",
              "\n## Conditions\n", render_plain(conditions), "\n## Runs\n",
-             render_plain(runs), f"\nOpen the logs with `inspect view --log-dir {log_dir}`.\n",
+             render_plain(runs), f"\nOpen the logs with `inspect view --log-dir {log_dir}`.\n"]
+    if adaptive is not None:
+        parts += ["\n## Adaptive sampling\n", adaptive.attrs["caption"], "\n",
+                  render_plain(adaptive)]
+    parts += [
              "\n## Figures\n"]
     parts += [f"![{caption}](figures/{name}.png)\n\n{caption}\n" for name, caption, _ in figures]
     return "\n".join(parts)
@@ -178,19 +202,20 @@ def render_plain(df: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _html(cells, conditions, runs, figures, log_dir) -> str:
-    def table(df: pd.DataFrame, links: bool = False) -> str:
+def _html(cells, conditions, runs, adaptive, figures, log_dir) -> str:
+    def table(df: pd.DataFrame) -> str:
         head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
         body = []
         for row in df.itertuples(index=False):
             tds = []
             for column, value in zip(df.columns, row, strict=True):
-                text = "–" if _isna(value) else (f"{100 * float(value):.1f}%"
+                text = "–" if not isinstance(value, list) and _isna(value) else (f"{100 * float(value):.1f}%"
                                                  if column in ("rate", "ci_low", "ci_high")
                                                  else str(value))
-                if links and column == "log":
-                    text = f'<a href="{html.escape(str(value))}">{html.escape(Path(str(value)).name)}</a>'
-                    tds.append(f"<td>{text}</td>")
+                if column in ("log", "logs"):
+                    tds.append("<td>" + " ".join(
+                        f'<a href="{html.escape(str(v))}">{html.escape(Path(str(v)).name)}</a>'
+                        for v in (value if isinstance(value, list) else [value])) + "</td>")
                 else:
                     tds.append(f"<td>{html.escape(text)}</td>")
             body.append("<tr>" + "".join(tds) + "</tr>")
@@ -215,7 +240,8 @@ figure{{margin:1.5em 0}} img{{max-width:100%}} code{{background:#f3f3f3;padding:
 <h2>Denominators</h2><p>{policy}</p>
 <h2>Figures</h2>{images}
 <h2>Conditions</h2>{table(conditions)}
-<h2>Runs</h2>{table(runs, links=True)}
+<h2>Runs</h2>{table(runs)}
+{"" if adaptive is None else f"<h2>Adaptive sampling</h2><p>{html.escape(adaptive.attrs['caption'])}</p>{table(adaptive)}"}
 </body></html>
 """
 
