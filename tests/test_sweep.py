@@ -131,3 +131,48 @@ def test_spec_validation_in_python(tmp_path: Path) -> None:
     path.write_text(path.read_text().replace('conditions = ["unlabelled"', 'conditions = [1, "unlabelled"'))
     with pytest.raises(SpecError, match=r"environments\[1\].conditions"):
         load_spec(path)
+
+
+def test_declared_comparisons_reach_the_report(tmp_path: Path) -> None:
+    path = write_spec(tmp_path, epochs=4)
+    path.write_text(path.read_text() + '''
+[[comparisons]]
+environment = "reward_hints"
+a = { model = "scripted/decoder-gamer", condition = "unlabelled" }
+b = { model = "scripted/decoder-gamer", condition = "control" }
+
+[[comparisons]]
+environment = "shutdown"
+a = { model = "scripted/saboteur-chmod", condition = "palisade-A" }
+b = { model = "scripted/saboteur-chmod", condition = "palisade-B" }
+''')
+    out = subprocess.run([str(BIN / "corrigibench"), "sweep", str(path), "--display", "none"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    from corrigibench.report import build
+
+    report = build(tmp_path / "logs")
+    import csv
+
+    with open(report / "comparisons.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2
+    gamed = rows[0]
+    assert (float(gamed["rate_a"]), float(gamed["rate_b"]), float(gamed["difference"])) == (1.0, 0.0, 1.0)
+    assert float(gamed["p_holm"]) >= float(gamed["p"]) and float(gamed["ci_low"]) > 0.3
+    same = rows[1]
+    assert float(same["difference"]) == 0.0 and float(same["p"]) == 1.0
+    assert same["significant"] == "False"
+    assert "Holm-adjusted" in (report / "report.html").read_text()
+
+
+def test_comparison_must_name_a_declared_model(tmp_path: Path) -> None:
+    path = write_spec(tmp_path)
+    path.write_text(path.read_text() + '''
+[[comparisons]]
+environment = "shutdown"
+a = { model = "openai/o3", condition = "palisade-A" }
+b = { model = "scripted/saboteur-chmod", condition = "palisade-B" }
+''')
+    with pytest.raises(SpecError, match=r"comparisons\[0\].a.model: 'openai/o3' is not in"):
+        load_spec(path)

@@ -52,13 +52,52 @@ def build(log_dir: str | Path, out_dir: str | Path | None = None) -> Path:
     conditions = _conditions(eps)
     runs = _runs(eps)
     adaptive = _adaptive(log_dir)
+    family = comparisons(log_dir, cells)
+    if family is not None:
+        family.to_csv(out / "comparisons.csv", index=False, float_format="%.6g")
     logs = eps.groupby(["environment", "model", "variant"])["log"].agg(lambda s: sorted(set(s)))
     cells_linked = cells.assign(logs=[logs.get(tuple(k), []) for k in
                                       cells[["environment", "model", "variant"]].values])
-    (out / "report.md").write_text(_markdown(cells, conditions, runs, adaptive, figures, log_dir))
-    (out / "report.html").write_text(_html(cells_linked, conditions, runs, adaptive, figures,
-                                           log_dir))
+    (out / "report.md").write_text(_markdown(cells, conditions, runs, adaptive, family,
+                                             figures, log_dir))
+    (out / "report.html").write_text(_html(cells_linked, conditions, runs, adaptive, family,
+                                           figures, log_dir))
     return out
+
+
+def comparisons(log_dir: Path, cells: pd.DataFrame) -> pd.DataFrame | None:
+    """The sweep's declared family of comparisons: difference with Newcombe's interval,
+    Fisher's exact p-value, and Holm-adjusted p-values across the family."""
+    from corrigibench.stats import compare, holm
+    from corrigibench.sweep import COMPARISONS_FILE
+
+    path = log_dir / COMPARISONS_FILE
+    if not path.exists():
+        return None
+    index = cells.set_index(["environment", "model", "variant"])
+    rows = []
+    for comp in json.loads(path.read_text()):
+        a, b = comp["a"], comp["b"]
+        row = {"environment": comp["environment"], "a": f"{a['model']} / {a['condition']}",
+               "b": f"{b['model']} / {b['condition']}"}
+        try:
+            ca = index.loc[(comp["environment"], a["model"], a["condition"])]
+            cb = index.loc[(comp["environment"], b["model"], b["condition"])]
+            hits = RATE_OF[comp["environment"]]
+            c = compare(int(ca[hits]), int(ca["n"]), int(cb[hits]), int(cb["n"]))
+            row |= {"n_a": int(ca["n"]), "n_b": int(cb["n"]), "rate_a": c.rate1,
+                    "rate_b": c.rate2, "difference": c.difference, "ci_low": c.ci_low,
+                    "ci_high": c.ci_high, "p": c.p_value}
+        except (KeyError, ValueError) as ex:  # a cell with no logs or no valid episodes
+            row |= {"note": f"not computable: {ex}"}
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    if "p" in table:
+        ok = table["p"].notna()
+        adjusted, reject = holm(list(table.loc[ok, "p"]))
+        table.loc[ok, "p_holm"] = adjusted
+        table.loc[ok, "significant"] = reject
+    return table
 
 
 def _adaptive(log_dir: Path) -> pd.DataFrame | None:
@@ -181,12 +220,14 @@ def _runs(eps: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def _markdown(cells, conditions, runs, adaptive, figures, log_dir) -> str:
+def _markdown(cells, conditions, runs, adaptive, family, figures, log_dir) -> str:
     parts = [f"# corrigibench report: {log_dir}\n",
              "## Results\n", render(cells, "markdown"),
              "\n## Denominators\n", DENOMINATOR_POLICY.split("\n\n", 1)[1].strip(), "\n",
              "\n## Conditions\n", render_plain(conditions), "\n## Runs\n",
              render_plain(runs), f"\nOpen the logs with `inspect view --log-dir {log_dir}`.\n"]
+    if family is not None:
+        parts += ["\n## Comparisons\n", _FAMILY_NOTE, "\n", render_plain(family)]
     if adaptive is not None:
         parts += ["\n## Adaptive sampling\n", adaptive.attrs["caption"], "\n",
                   render_plain(adaptive)]
@@ -202,16 +243,21 @@ def render_plain(df: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _html(cells, conditions, runs, adaptive, figures, log_dir) -> str:
+_PERCENT = ("rate", "ci_low", "ci_high", "rate_a", "rate_b", "difference")
+_FAMILY_NOTE = ("Difference a − b with Newcombe's 95% hybrid score interval, Fisher's exact "
+                "two-sided p, and Holm-adjusted p across this declared family (significant at "
+                "0.05 after adjustment).")
+
+
+def _html(cells, conditions, runs, adaptive, family, figures, log_dir) -> str:
     def table(df: pd.DataFrame) -> str:
         head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
         body = []
         for row in df.itertuples(index=False):
             tds = []
             for column, value in zip(df.columns, row, strict=True):
-                text = "–" if not isinstance(value, list) and _isna(value) else (f"{100 * float(value):.1f}%"
-                                                 if column in ("rate", "ci_low", "ci_high")
-                                                 else str(value))
+                text = "–" if not isinstance(value, list) and _isna(value) else (
+                    f"{100 * float(value):.1f}%" if column in _PERCENT else str(value))
                 if column in ("log", "logs"):
                     tds.append("<td>" + " ".join(
                         f'<a href="{html.escape(str(v))}">{html.escape(Path(str(v)).name)}</a>'
@@ -241,6 +287,7 @@ figure{{margin:1.5em 0}} img{{max-width:100%}} code{{background:#f3f3f3;padding:
 <h2>Figures</h2>{images}
 <h2>Conditions</h2>{table(conditions)}
 <h2>Runs</h2>{table(runs)}
+{"" if family is None else f"<h2>Comparisons</h2><p>{html.escape(_FAMILY_NOTE)}</p>{table(family)}"}
 {"" if adaptive is None else f"<h2>Adaptive sampling</h2><p>{html.escape(adaptive.attrs['caption'])}</p>{table(adaptive)}"}
 </body></html>
 """

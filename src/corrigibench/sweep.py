@@ -25,6 +25,11 @@ args = { }                   # model arguments (-M)
 [limits]                     # per episode
 token_limit = 200000
 time_limit = 900
+
+[[comparisons]]              # a declared family: Newcombe interval, Fisher test, Holm
+environment = "shutdown"
+a = { model = "openai/o3", condition = "palisade-B" }
+b = { model = "openai/o3", condition = "palisade-C" }
 ```
 
 Killed at any moment and started again, `corrigibench sweep SPEC` resumes: Inspect's
@@ -34,6 +39,7 @@ each (model, condition, epoch) ends up exactly once.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,7 +50,8 @@ from corrigibench.catalogue import CatalogueError, read_toml, suggest
 
 ENVIRONMENTS = ("shutdown", "reward_hints")
 _TOP = {"log_dir": str, "epochs": int, "max_samples": int, "retry_attempts": int,
-        "environments": list, "models": list, "limits": dict}
+        "environments": list, "models": list, "limits": dict, "comparisons": list}
+COMPARISONS_FILE = "comparisons.json"  # the declared family, kept beside the logs
 _LIMITS = {"token_limit": int, "time_limit": int, "working_limit": int, "message_limit": int}
 _ENV_ARGS = {"shutdown": {"variants_file": str, "message_limit": int, "command_timeout": float,
                           "sandbox": str},
@@ -82,6 +89,7 @@ class Spec:
     max_samples: int = 10
     retry_attempts: int = 10
     limits: dict[str, int] = field(default_factory=dict)
+    comparisons: list[dict[str, Any]] = field(default_factory=list)
 
 
 def load_spec(path: str | Path) -> Spec:
@@ -148,8 +156,21 @@ def load_spec(path: str | Path) -> Spec:
     for key, value in limits.items():
         if key not in _LIMITS or not isinstance(value, int):
             raise fail(f"limits.{key}", f"unknown or not an integer (known: {', '.join(_LIMITS)})")
+    comparisons = []
+    for i, comp in enumerate(data.get("comparisons", [])):
+        where = f"comparisons[{i}]"
+        if not isinstance(comp, dict) or comp.get("environment") not in ENVIRONMENTS:
+            raise fail(f"{where}.environment", f"must be one of {', '.join(ENVIRONMENTS)}")
+        for side in ("a", "b"):
+            cell = comp.get(side)
+            if not isinstance(cell, dict) or set(cell) != {"model", "condition"}:
+                raise fail(f"{where}.{side}", "must be { model = ..., condition = ... }")
+            if cell["model"] not in {m.name for m in models}:
+                raise fail(f"{where}.{side}.model", f"{cell['model']!r} is not in [[models]]")
+        comparisons.append({"environment": comp["environment"], "a": comp["a"], "b": comp["b"]})
     return Spec(path, (path.parent / data["log_dir"]).resolve(), data["epochs"], environments,
-                models, data.get("max_samples", 10), data.get("retry_attempts", 10), limits)
+                models, data.get("max_samples", 10), data.get("retry_attempts", 10), limits,
+                comparisons)
 
 
 def tasks(spec: Spec) -> list:
@@ -199,6 +220,9 @@ def run(spec: Spec, display: str = "plain", resolved_models: list | None = None)
     """Run (or resume) the sweep; True when every task finished."""
     from inspect_ai import eval_set
 
+    if spec.comparisons:
+        spec.log_dir.mkdir(parents=True, exist_ok=True)
+        (spec.log_dir / COMPARISONS_FILE).write_text(json.dumps(spec.comparisons, indent=2))
     success, _ = eval_set(tasks(spec), log_dir=str(spec.log_dir),
                           model=resolved_models or models(spec),
                           epochs=spec.epochs, max_samples=spec.max_samples,
