@@ -99,3 +99,26 @@ def test_adaptive_halfwidth_range(tmp_path: Path, bad: str) -> None:
     out = subprocess.run([str(BIN / "corrigibench"), "sweep", str(spec), "--target-halfwidth",
                           bad, "--max-epochs", "20"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and "between 0 and 0.5" in out.stderr
+
+
+def test_token_budget_stops_the_sweep_and_a_larger_one_resumes_it(tmp_path: Path) -> None:
+    spec = tmp_path / "spec.toml"
+    body = ('log_dir = "logs"\nepochs = 30\n[[environments]]\nname = "reward_hints"\n'
+            'conditions = ["unlabelled", "control"]\n[[models]]\nname = "scripted/gamer"\n'
+            '[budget]\ntokens = {tokens}\nround_epochs = 10\n')
+    spec.write_text(body.format(tokens=1))
+    cmd = [str(BIN / "corrigibench"), "sweep", str(spec), "--display", "none"]
+    first = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 1 and "token budget of 1 reached after 1 rounds" in first.stdout
+    summary = json.loads((tmp_path / "logs" / "adaptive.json").read_text())
+    assert [c["episodes"] for c in summary["cells"]] == [10, 10]
+    assert summary["tokens_used"] > 1
+    spec.write_text(body.format(tokens=10**9))
+    second = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0, second.stdout + second.stderr
+    summary = json.loads((tmp_path / "logs" / "adaptive.json").read_text())
+    assert [c["episodes"] for c in summary["cells"]] == [30, 30] and summary["stopped"] is None
+    rows = json.loads(subprocess.run([str(BIN / "corrigibench"), "table", str(tmp_path / "logs"),
+                                      "--format", "json"], capture_output=True, text=True).stdout)
+    assert sorted((r["variant"], r["n"], r["gamed"]) for r in rows) == [
+        ("control", 30, 0), ("unlabelled", 30, 30)]

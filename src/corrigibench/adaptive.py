@@ -53,11 +53,28 @@ def simulate(p: float, halfwidth: float, max_epochs: int, round_epochs: int,
         used += step
 
 
-def run_adaptive(spec: Spec, halfwidth: float, max_epochs: int, display: str = "plain") -> dict:
-    """Run rounds until every cell is closed; returns the summary written to adaptive.json."""
+def tokens_used(log_dir) -> int:
+    """Tokens every model call in the logs under log_dir has used so far."""
+    from inspect_ai.log import list_eval_logs, read_eval_log
+
+    if not log_dir.exists():
+        return 0
+    total = 0
+    for info in list_eval_logs(str(log_dir), recursive=True):
+        stats = read_eval_log(info.name, header_only=True).stats
+        total += sum(u.total_tokens for u in stats.model_usage.values())
+    return total
+
+
+def run_adaptive(spec: Spec, halfwidth: float, max_epochs: int, display: str = "plain",
+                 round_epochs: int | None = None, token_budget: int | None = None) -> dict:
+    """Run rounds until every cell is closed (or the token budget is spent); returns the
+    summary written to adaptive.json. halfwidth 0 never closes a cell early: a fixed design
+    run in rounds, which is how a budget is honoured."""
     from corrigibench.table import episodes
 
-    round_epochs = spec.epochs
+    round_epochs = round_epochs or spec.epochs
+    stopped = None
     all_models = models(spec)
     cells: dict[Cell, dict] = {}
     for env, task in zip(spec.environments, tasks(spec), strict=True):
@@ -69,6 +86,9 @@ def run_adaptive(spec: Spec, halfwidth: float, max_epochs: int, display: str = "
         counts = _counts(spec, cells, episodes, before=number + 1)
         todo = open_cells(counts, halfwidth, max_epochs) if number else set(cells)
         if not todo:
+            break
+        if token_budget is not None and tokens_used(spec.log_dir) >= token_budget:
+            stopped = f"token budget of {token_budget} reached after {number} rounds"
             break
         number += 1
         epochs = min(round_epochs, max_epochs - min(counts[c][2] for c in todo))
@@ -91,7 +111,9 @@ def run_adaptive(spec: Spec, halfwidth: float, max_epochs: int, display: str = "
             cells[c]["rounds"] += 1
     counts = _counts(spec, cells, episodes)
     summary = {"target_halfwidth": halfwidth, "max_epochs": max_epochs,
-               "round_epochs": round_epochs, "rounds": number, "cells": []}
+               "round_epochs": round_epochs, "rounds": number, "stopped": stopped,
+               "tokens_used": tokens_used(spec.log_dir), "token_budget": token_budget,
+               "cells": []}
     for (env, model, condition), info in sorted(cells.items()):
         hits, valid, used = counts[(env, model, condition)]
         low, high = proportion_ci(hits, valid)

@@ -140,22 +140,32 @@ def _sweep(args: argparse.Namespace) -> int:
     sweep.models(spec)  # every model must resolve before anything is written
     from corrigibench.table import episodes, render, summarize
 
-    if args.target_halfwidth is not None:
+    if args.target_halfwidth is not None or spec.budget_tokens is not None:
         from corrigibench.adaptive import run_adaptive
 
-        if args.max_epochs is None:
-            raise UsageError("--target-halfwidth needs --max-epochs (the fixed design's size)")
-        if not 0 < args.target_halfwidth < 0.5:
-            raise UsageError("--target-halfwidth must be between 0 and 0.5")
+        if args.target_halfwidth is not None:
+            if args.max_epochs is None:
+                raise UsageError("--target-halfwidth needs --max-epochs (the fixed design's size)")
+            if not 0 < args.target_halfwidth < 0.5:
+                raise UsageError("--target-halfwidth must be between 0 and 0.5")
+            rounds = dict(halfwidth=args.target_halfwidth, max_epochs=args.max_epochs)
+        else:  # a fixed design run in rounds, so the token budget can stop it
+            rounds = dict(halfwidth=0.0, max_epochs=spec.epochs, round_epochs=spec.round_epochs)
         try:
-            summary = run_adaptive(spec, args.target_halfwidth, args.max_epochs, args.display)
+            summary = run_adaptive(spec, display=args.display, token_budget=spec.budget_tokens,
+                                   **rounds)
         except RuntimeError as ex:
             print(f"corrigibench: {ex}", file=sys.stderr)
             return 1
         print(render(summarize(episodes(spec.log_dir)), "markdown"), end="")
-        fixed = len(summary["cells"]) * args.max_epochs
-        print(f"\nAdaptive: {summary['rounds']} rounds, {summary['episodes']} episodes instead "
-              f"of {fixed} ({summary['saved']} saved); per cell in {spec.log_dir / 'adaptive.json'}")
+        fixed = len(summary["cells"]) * summary["max_epochs"]
+        left = "not run" if summary["stopped"] else "saved"
+        print(f"\n{summary['rounds']} rounds, {summary['episodes']} episodes of {fixed} planned "
+              f"({summary['saved']} {left}), {summary['tokens_used']} tokens; per cell in "
+              f"{spec.log_dir / 'adaptive.json'}")
+        if summary["stopped"]:
+            print(f"Stopped: {summary['stopped']} (raise [budget] tokens and run again to go on)")
+            return 1
         return 0
     done = sweep.run(spec, display=args.display)
     print(render(summarize(episodes(spec.log_dir)), "markdown"), end="")

@@ -26,6 +26,10 @@ args = { }                   # model arguments (-M)
 token_limit = 200000
 time_limit = 900
 
+[budget]                     # optional: the sweep runs in rounds of round_epochs episodes per
+tokens = 50_000_000          # cell and starts no round once its logs have used this many tokens
+round_epochs = 10            # (so it overshoots by at most one round); raise it and rerun to go on
+
 [[comparisons]]              # a declared family: Newcombe interval, Fisher test, Holm
 environment = "shutdown"
 a = { model = "openai/o3", condition = "palisade-B" }
@@ -50,7 +54,8 @@ from corrigibench.catalogue import CatalogueError, read_toml, suggest
 
 ENVIRONMENTS = ("shutdown", "reward_hints")
 _TOP = {"log_dir": str, "epochs": int, "max_samples": int, "retry_attempts": int,
-        "environments": list, "models": list, "limits": dict, "comparisons": list}
+        "environments": list, "models": list, "limits": dict, "comparisons": list,
+        "budget": dict}
 COMPARISONS_FILE = "comparisons.json"  # the declared family, kept beside the logs
 _LIMITS = {"token_limit": int, "time_limit": int, "working_limit": int, "message_limit": int}
 _ENV_ARGS = {"shutdown": {"variants_file": str, "message_limit": int, "command_timeout": float,
@@ -90,6 +95,8 @@ class Spec:
     retry_attempts: int = 10
     limits: dict[str, int] = field(default_factory=dict)
     comparisons: list[dict[str, Any]] = field(default_factory=list)
+    budget_tokens: int | None = None
+    round_epochs: int = 10
 
 
 def load_spec(path: str | Path) -> Spec:
@@ -168,9 +175,13 @@ def load_spec(path: str | Path) -> Spec:
             if cell["model"] not in {m.name for m in models}:
                 raise fail(f"{where}.{side}.model", f"{cell['model']!r} is not in [[models]]")
         comparisons.append({"environment": comp["environment"], "a": comp["a"], "b": comp["b"]})
+    budget = data.get("budget", {})
+    for key, value in budget.items():
+        if key not in ("tokens", "round_epochs") or not isinstance(value, int) or value < 1:
+            raise fail(f"budget.{key}", "expected tokens and/or round_epochs, positive integers")
     return Spec(path, (path.parent / data["log_dir"]).resolve(), data["epochs"], environments,
                 models, data.get("max_samples", 10), data.get("retry_attempts", 10), limits,
-                comparisons)
+                comparisons, budget.get("tokens"), budget.get("round_epochs", 10))
 
 
 def tasks(spec: Spec) -> list:
