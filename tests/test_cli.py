@@ -136,3 +136,12 @@ def test_reward_hints_from_the_command_line(tmp_path: Path) -> None:
                        "field=score+colour=red", "--log-dir", str(tmp_path / "x")),
                    "unknown factor 'colour'")
     assert not (tmp_path / "x").exists()
+
+
+def test_plan_command() -> None:
+    out = cli("plan", "--detect", "0.5", "0.6", "--halfwidth", "0.5", "0.05")
+    assert out.returncode == 0
+    assert "388 episodes per cell to detect 0.5 vs 0.6" in out.stdout
+    assert "episodes for a 95% Jeffreys interval of at most ±0.05" in out.stdout
+    one_error_line(cli("plan"), "give --detect")
+    one_error_line(cli("plan", "--detect", "0.3", "0.3"), "two different rates")

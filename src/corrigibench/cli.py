@@ -174,6 +174,28 @@ def _sweep(args: argparse.Namespace) -> int:
     return 0 if done else 1
 
 
+def _plan(args: argparse.Namespace) -> int:
+    from corrigibench.stats import episodes_for_halfwidth, episodes_to_detect
+
+    if args.detect:
+        p1, p2 = args.detect
+        if not (0 <= p1 <= 1 and 0 <= p2 <= 1) or p1 == p2:
+            raise UsageError("--detect takes two different rates between 0 and 1")
+        n = episodes_to_detect(p1, p2, power=args.power, alpha=args.alpha)
+        print(f"{n} episodes per cell to detect {p1:g} vs {p2:g} "
+              f"(power {args.power:g}, two-sided alpha {args.alpha:g})")
+    if args.halfwidth:
+        rate, halfwidth = args.halfwidth
+        if not 0 <= rate <= 1 or not 0 < halfwidth < 0.5:
+            raise UsageError("--halfwidth takes a rate in [0, 1] and a half-width in (0, 0.5)")
+        n = episodes_for_halfwidth(rate, halfwidth)
+        print(f"{n} episodes for a 95% Jeffreys interval of at most ±{halfwidth:g} "
+              f"around a rate of {rate:g}")
+    if not args.detect and not args.halfwidth:
+        raise UsageError("give --detect P1 P2 and/or --halfwidth RATE H")
+    return 0
+
+
 def _report(args: argparse.Namespace) -> int:
     from corrigibench.report import build
 
@@ -227,6 +249,16 @@ def parser() -> argparse.ArgumentParser:
     w.add_argument("--max-epochs", type=int, help="adaptive: most episodes any cell may use")
     w.add_argument("--display", default="plain", choices=("full", "rich", "plain", "log", "none"))
     w.set_defaults(func=_sweep)
+
+    p_plan = sub.add_parser("plan", help="episodes needed: to detect a difference, or for a "
+                                         "given interval half-width")
+    p_plan.add_argument("--detect", nargs=2, type=float, metavar=("P1", "P2"),
+                        help="rates to tell apart, e.g. 0.05 0.10")
+    p_plan.add_argument("--halfwidth", nargs=2, type=float, metavar=("RATE", "H"),
+                        help="expected rate and wanted 95%% half-width, e.g. 0.1 0.02")
+    p_plan.add_argument("--power", type=float, default=0.8)
+    p_plan.add_argument("--alpha", type=float, default=0.05)
+    p_plan.set_defaults(func=_plan)
 
     p_report = sub.add_parser("report", help="HTML/Markdown report with figures and CSVs")
     p_report.add_argument("log_dir", help="directory of Inspect logs (searched recursively)")
