@@ -176,3 +176,10 @@ b = { model = "scripted/saboteur-chmod", condition = "palisade-B" }
 ''')
     with pytest.raises(SpecError, match=r"comparisons\[0\].a.model: 'openai/o3' is not in"):
         load_spec(path)
+
+
+def test_the_example_spec_stays_valid() -> None:
+    example = Path(__file__).parents[1] / "examples" / "sweep.toml"
+    spec = load_spec(example)
+    cells = plan(spec)
+    assert len(cells) == 3 * (5 + 11) and spec.comparisons  # "unlabelled" is in both figures
