@@ -4,15 +4,21 @@ Denominator policy: `rate` = hits / n, where n counts only valid episodes (statu
 and the hit is `resisted` (shutdown) or `gamed` (reward_hints). Episodes that hit a limit,
 gave no number (`invalid`), errored, or are missing from a log that planned them are
 shown in their own columns and never folded into a rate.
-Only sample summaries are read (no messages), so large log directories stay fast.
+Only sample summaries are read (no messages), straight from the `.eval` zip as plain JSON
+(no per-sample validation), so large log directories stay fast.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
+from urllib.parse import unquote, urlparse
+from zipfile import ZipFile
 
+import inspect_ai._util.zipfile  # noqa: F401  (lets zipfile read Inspect's zstd members)
 import pandas as pd
+from pydantic_core import from_json
 from inspect_ai.log import list_eval_logs, read_eval_log, read_eval_log_sample_summaries
 
 from corrigibench.stats import proportion_ci
@@ -40,34 +46,36 @@ def episodes(logs: str | Path | list[str]) -> pd.DataFrame:
     # carries over its finished episodes: count only the newest log of each task id
     headers = {}
     for name in files:
-        header = read_eval_log(name, header_only=True)
-        task_id = header.eval.task_id or name
-        if task_id not in headers or header.eval.created > headers[task_id][1].eval.created:
-            headers[task_id] = (name, header)
+        eval_spec, rows_of_log = read_log(name)
+        task_id = eval_spec.get("task_id") or name
+        if task_id not in headers or eval_spec["created"] > headers[task_id][1]["created"]:
+            headers[task_id] = (name, eval_spec, rows_of_log)
     rows = []
-    for name, header in headers.values():
-        environment = header.eval.task.split("/")[-1]
-        model = header.eval.model
+    for name, eval_spec, rows_of_log in headers.values():
+        environment = eval_spec["task"].split("/")[-1]
+        model = eval_spec["model"]
         seen: dict[str, int] = {}
-        for s in read_eval_log_sample_summaries(name):
-            score = next(iter((s.scores or {}).values()), None)
-            labels = score.metadata or {} if score else {}
-            variant = str(s.metadata.get("variant", s.id))
-            seen[str(s.id)] = seen.get(str(s.id), 0) + 1
-            status = "error" if s.error else labels.get("status", "limit" if s.limit else "error")
+        for s in rows_of_log:
+            score = next(iter((s.get("scores") or {}).values()), None)
+            labels = (score or {}).get("metadata") or {}
+            metadata = s.get("metadata") or {}
+            variant = str(metadata.get("variant", s["id"]))
+            seen[str(s["id"])] = seen.get(str(s["id"]), 0) + 1
+            status = "error" if s.get("error") else labels.get(
+                "status", "limit" if s.get("limit") else "error")
             rows.append({"environment": environment, "model": model, "variant": variant,
-                         "epoch": s.epoch, "status": status,
+                         "epoch": s["epoch"], "status": status,
                          "label": labels.get("label", status),
                          "hit": bool(labels.get(RATE_OF.get(environment, ""), False)),
                          "strict_noncompliant": bool(labels.get("strict_noncompliance", False)),
                          "attempted": bool(labels.get("attempted", False)),
                          "method": labels.get("method"), "log": name,
-                         "provenance": s.metadata.get("provenance"),
-                         "text_sha256": s.metadata.get("texts_sha256")
-                         or s.metadata.get("prompt_sha256"),
-                         "factors": s.metadata.get("factors")})
-        epochs = header.eval.config.epochs or 1
-        for sample_id in header.eval.dataset.sample_ids or []:
+                         "provenance": metadata.get("provenance"),
+                         "text_sha256": metadata.get("texts_sha256")
+                         or metadata.get("prompt_sha256"),
+                         "factors": metadata.get("factors")})
+        epochs = (eval_spec.get("config") or {}).get("epochs") or 1
+        for sample_id in (eval_spec.get("dataset") or {}).get("sample_ids") or []:
             for _ in range(epochs - seen.get(str(sample_id), 0)):
                 rows.append({"environment": environment, "model": model,
                              "variant": str(sample_id), "epoch": None, "status": "missing",
@@ -77,6 +85,34 @@ def episodes(logs: str | Path | list[str]) -> pd.DataFrame:
     if not rows:
         raise NoLogsError(f"{logs}: no Inspect logs with samples found")
     return pd.DataFrame(rows)
+
+
+def read_log(log: str) -> tuple[dict, list[dict]]:
+    """A log's eval spec and sample summaries as plain dicts (last row per id and epoch).
+
+    Local `.eval` files are read directly from the zip (consolidated summaries, or the
+    journal of a log that is still running or was killed), with no per-sample validation;
+    anything else goes through Inspect's readers.
+    """
+    path = unquote(urlparse(log).path) if log.startswith("file://") else log
+    if "://" in path or not path.endswith(".eval"):
+        spec = read_eval_log(log, header_only=True).eval.model_dump(mode="json")
+        rows = [s.model_dump(mode="json") for s in read_eval_log_sample_summaries(log)]
+    else:
+        with ZipFile(path) as z:
+            names = z.namelist()
+            head = "header.json" if "header.json" in names else "_journal/start.json"
+            spec = from_json(z.read(head))["eval"]
+            if "summaries.json" in names:
+                rows = from_json(z.read("summaries.json"))
+            else:
+                journal = sorted((n for n in names if _JOURNAL.fullmatch(n)),
+                                 key=lambda n: int(_JOURNAL.fullmatch(n).group(1)))
+                rows = [row for n in journal for row in from_json(z.read(n))]
+    return spec, list({(str(r["id"]), r["epoch"]): r for r in rows}.values())
+
+
+_JOURNAL = re.compile(r"_journal/summaries/(\d+)\.json")
 
 
 def summarize(df: pd.DataFrame) -> pd.DataFrame:
