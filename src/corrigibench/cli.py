@@ -67,6 +67,29 @@ def _model_args(pairs: list[str]) -> dict[str, object]:
     return out
 
 
+def _generate_config(pairs: list[str]) -> dict[str, object]:
+    """`-G key=value` pairs as validated GenerateConfig fields (values coerced to their type)."""
+    from inspect_ai.model import GenerateConfig
+    from pydantic import ValidationError
+
+    from corrigibench.catalogue import suggest
+
+    values: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"-G expects key=value, got {pair!r}")
+        if key not in GenerateConfig.model_fields:
+            raise UsageError(f"-G {key}: not a generate setting"
+                             f"{suggest(key, list(GenerateConfig.model_fields))}")
+        values[key] = value
+    try:
+        return GenerateConfig(**values).model_dump(exclude_none=True)
+    except ValidationError as ex:
+        problem = ex.errors()[0]
+        raise UsageError(f"-G {problem['loc'][0]}: {problem['msg']}") from None
+
+
 def _run(args: argparse.Namespace) -> int:
     import shutil
 
@@ -80,6 +103,7 @@ def _run(args: argparse.Namespace) -> int:
 
     models = [m.strip() for m in args.model.split(",") if m.strip()]
     model_args = _model_args(args.M or [])
+    generate = _generate_config(args.G or [])
     condition = args.variant or DEFAULT_CONDITION[args.environment]
     # validate everything before anything is written
     if args.environment == "reward_hints":
@@ -103,7 +127,7 @@ def _run(args: argparse.Namespace) -> int:
             raise UsageError(f"model {name!r}: {_plain(str(ex))}") from None
     logs = inspect_eval(task, model=models, model_args=model_args, epochs=args.epochs,
                         log_dir=args.log_dir, max_samples=args.max_samples,
-                        fail_on_error=False, display=args.display)
+                        fail_on_error=False, display=args.display, **generate)
     print()
     print(render(summarize(episodes([log.location for log in logs])), "markdown"), end="")
     print(f"\nLogs: {Path(args.log_dir).resolve()}  (open with `inspect view --log-dir {args.log_dir}`)")
@@ -236,6 +260,9 @@ def parser() -> argparse.ArgumentParser:
                    help="episode machines: bubblewrap (default) or Docker (our compose file)")
     r.add_argument("--max-samples", type=int, default=10, help="episodes run at once (default: 10)")
     r.add_argument("-M", action="append", metavar="KEY=VALUE", help="model argument")
+    r.add_argument("-G", action="append", metavar="KEY=VALUE",
+                   help="generate setting, e.g. reasoning_effort=high, max_tokens=4096, "
+                        "temperature=1, reasoning_tokens=8192")
     r.add_argument("--display", default="plain", choices=("full", "rich", "plain", "log", "none"),
                    help="Inspect progress display (default: plain)")
     r.set_defaults(func=_run)

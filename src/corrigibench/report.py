@@ -213,11 +213,20 @@ def _runs(eps: pd.DataFrame) -> pd.DataFrame:
     out = []
     for log, group in eps.groupby("log"):
         header = read_eval_log(log, header_only=True)
+        generate = header.plan.config.model_dump(exclude_none=True) if header.plan else {}
         out.append({"log": log, "environment": group["environment"].iloc[0],
                     "model": header.eval.model, "created": header.eval.created,
                     "inspect": header.eval.packages.get("inspect_ai", "?"),
+                    "generate": json.dumps(generate, sort_keys=True),
+                    "model_args": json.dumps(_public(header.eval.model_args), sort_keys=True),
                     "status": header.status, "episodes": len(group)})
     return pd.DataFrame(out)
+
+
+def _public(args: dict) -> dict:
+    """Model arguments fit to print: anything that looks like a credential is masked."""
+    return {k: "***" if any(w in k.lower() for w in ("key", "token", "secret", "password"))
+            else v for k, v in (args or {}).items()}
 
 
 def _markdown(cells, conditions, runs, adaptive, family, figures, log_dir) -> str:
