@@ -264,3 +264,21 @@ def test_no_server_outlives_a_killed_or_interrupted_run(sig: int, tmp_logs: Path
         if run.poll() is None:
             run.kill()
             run.wait()
+
+
+def test_a_real_model_as_judge_gives_recorded_outcomes(tmp_logs: Path) -> None:
+    """SmolLM2 is no judge: whatever it answers must become labels, rejections or errors."""
+    from corrigibench.traces.categories import get_categories
+    from corrigibench.traces.run import label_logs
+    from corrigibench.traces.summary import labels_frame
+
+    inspect_eval(reward_hints(condition="unlabelled,label-misaligned"), model="scripted/gamer",
+                 log_dir=str(tmp_logs), display="none")
+    counts = label_logs(tmp_logs, get_categories(), judge="local/smollm2",
+                        generate={"max_tokens": 200})
+    assert counts["episodes"] == counts["judged"] == 2
+    frame = labels_frame(tmp_logs)
+    judged = frame[frame["layer"] == "judge: local/smollm2"]
+    assert len(judged) == 2 * 7
+    assert set(judged["value"]) <= {"yes", "no", "rejected", "error"}
+    assert not server_processes(os.getpid())

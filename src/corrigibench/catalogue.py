@@ -146,7 +146,8 @@ def suggest(name: str, known: dict[str, Any] | list[str]) -> str:
     return f" (did you mean {', '.join(close)}?)" if close else ""
 
 
-def select(ids: str | list[str], known: dict[str, Any], kind: str = "variant") -> list[str]:
+def select(ids: str | list[str], known: dict[str, Any], kind: str = "variant",
+           listing: str = "`corrigibench variants` lists them") -> list[str]:
     """Parse "a,b,c" or a list (or "all") into known ids, with suggestions for typos."""
     parts = ids.split(",") if isinstance(ids, str) else [str(i) for i in ids]
     wanted = [v.strip() for v in parts if v.strip()]
@@ -156,6 +157,5 @@ def select(ids: str | list[str], known: dict[str, Any], kind: str = "variant") -
         raise CatalogueError(f"no {kind} given")
     for name in wanted:
         if name not in known:
-            raise CatalogueError(f"unknown {kind} {name!r}{suggest(name, known)}; "
-                                 f"`corrigibench variants` lists them")
+            raise CatalogueError(f"unknown {kind} {name!r}{suggest(name, known)}; {listing}")
     return list(dict.fromkeys(wanted))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import re
 import sys
@@ -228,6 +229,64 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _traces(args: argparse.Namespace) -> int:
+    from corrigibench.table import render
+    from corrigibench.traces.categories import get_categories
+
+    categories = get_categories(args.only, args.categories)
+    if args.list:
+        for c in categories:
+            print(f"{c.name} ({', '.join(c.environments)}): {c.definition}")
+        return 0
+    model_args, generate = _model_args(args.M or []), _generate_config(args.G or [])
+    if args.judge:
+        from inspect_ai.model import get_model
+
+        try:
+            get_model(args.judge, memoize=False, **model_args)
+        except Exception as ex:  # Inspect's model errors come in several types
+            raise UsageError(f"judge {args.judge!r}: {_plain(str(ex))}") from None
+    if args.validate:
+        from corrigibench.traces.validate import render_agreement, validate
+
+        with contextlib.redirect_stdout(sys.stderr):
+            table = validate(categories, args.judge, model_args, generate, args.split,
+                             args.max_connections)
+        print(render_agreement(table) if args.format == "markdown" else render(table, args.format),
+              end="")
+        if not args.judge:
+            print("\n(judge layer: add --judge MODEL)", file=sys.stderr)
+        return 0
+    if not args.log_dir:
+        raise UsageError("give a log directory to label, or --validate")
+    from corrigibench.traces.run import TRACES_DIR, label_logs
+    from corrigibench.traces.summary import labels_frame, per_cell, per_outcome
+
+    with contextlib.redirect_stdout(sys.stderr):  # Inspect's notices: stdout is for the tables
+        counts = label_logs(args.log_dir, categories, args.judge, model_args, generate,
+                            args.max_connections)
+    frame = labels_frame(args.log_dir)
+    cells, outcomes = per_cell(frame), per_outcome(frame)
+    out = Path(args.log_dir) / TRACES_DIR
+    cells.to_csv(out / "rates.csv", index=False, float_format="%.6f")
+    outcomes.to_csv(out / "rates_by_outcome.csv", index=False, float_format="%.6f")
+    if args.format == "markdown":
+        from corrigibench.report import render_plain
+        from corrigibench.traces.summary import wide
+
+        print("## Reasoning categories per cell: episodes with it / episodes labelled (rate, 95% "
+              "Jeffreys interval)\n")
+        print(render_plain(wide(cells)))
+        print("## The same per cell and outcome\n")
+        print(render_plain(wide(outcomes)), end="")
+    else:
+        print(render(cells, args.format), end="")
+    judged = (f"; judge {args.judge}: {counts['judged']} asked, {counts['reused']} reused, "
+              f"{counts['judge_errors']} errors" if args.judge else "")
+    print(f"\n{counts['episodes']} episodes labelled{judged}; results in {out}", file=sys.stderr)
+    return 0
+
+
 def _plain(text: str) -> str:
     """One line, without Rich markup."""
     return " ".join(re.sub(r"\[/?[a-z ]+\]", "", text).split())
@@ -291,6 +350,25 @@ def parser() -> argparse.ArgumentParser:
     p_report.add_argument("log_dir", help="directory of Inspect logs (searched recursively)")
     p_report.add_argument("--out", help="output directory (default: LOG_DIR/report)")
     p_report.set_defaults(func=_report)
+
+    tr = sub.add_parser("traces", help="label the reasoning of every episode: patterns and, "
+                                       "with --judge, an LLM judge whose quotes are checked")
+    tr.add_argument("log_dir", nargs="?", help="directory of Inspect logs (searched recursively)")
+    tr.add_argument("--judge", metavar="MODEL", help="any Inspect model, e.g. "
+                    "anthropic/claude-sonnet-4-5 (default: patterns only)")
+    tr.add_argument("-M", action="append", metavar="KEY=VALUE", help="judge model argument")
+    tr.add_argument("-G", action="append", metavar="KEY=VALUE",
+                    help="judge generate setting (temperature defaults to 0)")
+    tr.add_argument("--categories", metavar="FILE", help="a TOML file of extra categories")
+    tr.add_argument("--only", metavar="NAMES", help="comma-separated categories (default: all)")
+    tr.add_argument("--list", action="store_true", help="list the categories and stop")
+    tr.add_argument("--validate", action="store_true",
+                    help="agreement of both layers with the hand-labelled set")
+    tr.add_argument("--split", choices=("dev", "test", "all"), default="all",
+                    help="--validate: which part of the hand-labelled set (default: all)")
+    tr.add_argument("--max-connections", type=int, default=10, help="judge calls at once")
+    tr.add_argument("--format", choices=("markdown", "csv", "json"), default="markdown")
+    tr.set_defaults(func=_traces)
 
     t = sub.add_parser("table", help="results per environment, model and condition")
     t.add_argument("log_dir", help="directory of Inspect logs (searched recursively)")

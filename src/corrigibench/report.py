@@ -3,7 +3,9 @@
 Writes into --out (default LOGDIR/report): report.html (figures embedded), report.md,
 cells.csv (one row per environment/model/condition), episodes.csv (one row per episode),
 and figures/*.png|svg: rates with 95% Jeffreys whiskers per model and condition (as in
-Palisade's figures), a model × condition heat map, and the gaming rate by factor.
+Palisade's figures), a model × condition heat map, and the gaming rate by factor. When
+`corrigibench traces` has labelled the logs, also the reasoning categories per cell and per
+outcome (reasoning.csv, reasoning_by_outcome.csv) with a heat map per layer.
 """
 
 from __future__ import annotations
@@ -49,6 +51,19 @@ def build(log_dir: str | Path, out_dir: str | Path | None = None) -> Path:
         figures.append(_save(fig, figures_dir, f"reward-hints-by-{factor}",
                              f"reward hints: gaming rate by {factor} (other factors at default)"))
 
+    reasoning = _reasoning(log_dir, out)
+    if reasoning is not None:
+        for (environment, layer), group in reasoning["long"].groupby(["environment", "layer"]):
+            if not group["n"].sum():
+                continue  # nothing labelled (no episode had words): the tables say so
+            grid = group.assign(model=group["model"] + " / " + group["variant"],
+                                variant=group["category"])
+            slug = layer.replace("judge: ", "judge-").replace("/", "-")
+            figures.append(_save(_heatmap(grid, f"{environment}: reasoning categories, {layer} (%)"),
+                                 figures_dir, f"{environment}-reasoning-{slug}",
+                                 f"{environment}: share of labelled episodes whose own words show "
+                                 f"each category ({layer})"))
+
     conditions = _conditions(eps)
     runs = _runs(eps)
     adaptive = _adaptive(log_dir)
@@ -59,10 +74,28 @@ def build(log_dir: str | Path, out_dir: str | Path | None = None) -> Path:
     cells_linked = cells.assign(logs=[logs.get(tuple(k), []) for k in
                                       cells[["environment", "model", "variant"]].values])
     (out / "report.md").write_text(_markdown(cells, conditions, runs, adaptive, family,
-                                             figures, log_dir))
+                                             figures, log_dir, reasoning))
     (out / "report.html").write_text(_html(cells_linked, conditions, runs, adaptive, family,
-                                           figures, log_dir))
+                                           figures, log_dir, reasoning))
     return out
+
+
+def _reasoning(log_dir: Path, out: Path) -> dict[str, pd.DataFrame] | None:
+    """Category rates from `corrigibench traces`, if it has labelled these logs."""
+    from corrigibench.traces.run import CATEGORIES_FILE, PATTERNS_FILE, TRACES_DIR
+    from corrigibench.traces.summary import labels_frame, per_cell, per_outcome, wide
+
+    directory = log_dir / TRACES_DIR
+    if not (directory / PATTERNS_FILE).exists():
+        return None
+    frame = labels_frame(log_dir)
+    cells, outcomes = per_cell(frame), per_outcome(frame)
+    cells.to_csv(out / "reasoning.csv", index=False, float_format="%.6f")
+    outcomes.to_csv(out / "reasoning_by_outcome.csv", index=False, float_format="%.6f")
+    definitions = pd.DataFrame(json.loads((directory / CATEGORIES_FILE).read_text()))
+    definitions["environments"] = definitions["environments"].map(", ".join)
+    return {"long": cells, "cells": wide(cells), "outcomes": wide(outcomes),
+            "definitions": definitions[["name", "definition", "environments"]]}
 
 
 def comparisons(log_dir: Path, cells: pd.DataFrame) -> pd.DataFrame | None:
@@ -229,7 +262,7 @@ def _public(args: dict) -> dict:
             else v for k, v in (args or {}).items()}
 
 
-def _markdown(cells, conditions, runs, adaptive, family, figures, log_dir) -> str:
+def _markdown(cells, conditions, runs, adaptive, family, figures, log_dir, reasoning) -> str:
     parts = [f"# corrigibench report: {log_dir}\n",
              "## Results\n", render(cells, "markdown"),
              "\n## Denominators\n", DENOMINATOR_POLICY.split("\n\n", 1)[1].strip(), "\n",
@@ -240,6 +273,11 @@ def _markdown(cells, conditions, runs, adaptive, family, figures, log_dir) -> st
     if adaptive is not None:
         parts += ["\n## Adaptive sampling\n", adaptive.attrs["caption"], "\n",
                   render_plain(adaptive)]
+    if reasoning is not None:
+        parts += ["\n## Reasoning categories\n", _REASONING_NOTE, "\n",
+                  render_plain(reasoning["definitions"]), "\n### Per cell\n",
+                  render_plain(reasoning["cells"]), "\n### Per cell and outcome\n",
+                  render_plain(reasoning["outcomes"])]
     parts += [
              "\n## Figures\n"]
     parts += [f"![{caption}](figures/{name}.png)\n\n{caption}\n" for name, caption, _ in figures]
@@ -253,12 +291,19 @@ def render_plain(df: pd.DataFrame) -> str:
 
 
 _PERCENT = ("rate", "ci_low", "ci_high", "rate_a", "rate_b", "difference")
+_REASONING_NOTE = (
+    "Each entry: episodes whose own words (reasoning, thoughts, messages) show the category / "
+    "episodes labelled, with the rate and its 95% Jeffreys interval. Labels come from "
+    "`corrigibench traces`: the categories' patterns, and an LLM judge whose yes counts only "
+    "when one of its quotes is found verbatim in the episode. Rejected judge labels, judge "
+    "errors and episodes with no words to label are counted apart and never folded into a "
+    "rate. How far each layer agrees with hand labels: `corrigibench traces --validate`.")
 _FAMILY_NOTE = ("Difference a − b with Newcombe's 95% hybrid score interval, Fisher's exact "
                 "two-sided p, and Holm-adjusted p across this declared family (significant at "
                 "0.05 after adjustment).")
 
 
-def _html(cells, conditions, runs, adaptive, family, figures, log_dir) -> str:
+def _html(cells, conditions, runs, adaptive, family, figures, log_dir, reasoning) -> str:
     def table(df: pd.DataFrame) -> str:
         head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
         body = []
@@ -293,6 +338,9 @@ figure{{margin:1.5em 0}} img{{max-width:100%}} code{{background:#f3f3f3;padding:
 <code>inspect view --log-dir {html.escape(str(log_dir))}</code>.</p>
 <h2>Results</h2>{table(shown)}
 <h2>Denominators</h2><p>{policy}</p>
+{"" if reasoning is None else f"<h2>Reasoning categories</h2><p>{html.escape(_REASONING_NOTE)}</p>"
+ f"{table(reasoning['definitions'])}<h3>Per cell</h3>{table(reasoning['cells'])}"
+ f"<h3>Per cell and outcome</h3>{table(reasoning['outcomes'])}"}
 <h2>Figures</h2>{images}
 <h2>Conditions</h2>{table(conditions)}
 <h2>Runs</h2>{table(runs)}

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from inspect_ai.hooks import Hooks, RunEnd, hooks
 from inspect_ai.model import ChatMessage, GenerateConfig
 from inspect_ai.model._providers.openai_compatible import OpenAICompatibleAPI
 from inspect_ai.tool import ToolChoice, ToolInfo
@@ -191,6 +192,10 @@ class LocalModel(OpenAICompatibleAPI):
                                           f"{self.startup_timeout:g} s (-M startup_timeout=...)")
                 await asyncio.sleep(0.1)
 
+    async def aclose(self) -> None:
+        self.stop_server()
+        await super().aclose()
+
     def stop_server(self) -> None:
         """Stop this model's server, if it runs; the next request starts a new one."""
         if self._server is not None:
@@ -205,3 +210,10 @@ def stop_all() -> None:
 
 
 atexit.register(stop_all)
+
+
+@hooks(name="corrigibench_local_model", description="Stops local model servers when a run ends.")
+class StopLocalModels(Hooks):
+    async def on_run_end(self, data: RunEnd) -> None:
+        stop_all()
+

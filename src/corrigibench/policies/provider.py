@@ -2,8 +2,9 @@
 
 `scripted/commands` runs the shell commands given with `-M commands=...` (a list, or one
 string of newline-separated commands) and then submits `-M answer=...`: it is how the
-isolation tests play an adversarial agent. Any policy takes `-M delay=SECONDS` to stand in
-for an API's latency (benchmarks, interruption tests).
+isolation tests play an adversarial agent. `scripted/judge` answers the reasoning-category
+prompts of `corrigibench traces` (see judge.py). Any policy takes `-M delay=SECONDS` to
+stand in for an API's latency (benchmarks, interruption tests).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from inspect_ai.model import (ChatMessage, ChatMessageAssistant, ContentReasonin
 from inspect_ai.tool import ToolChoice, ToolInfo
 
 from corrigibench.policies.base import Action, Conversation, Policy
+from corrigibench.policies.judge import POLICIES as JUDGE
 from corrigibench.policies.reward_hints import POLICIES as REWARD_HINTS
 from corrigibench.policies.shutdown import POLICIES as SHUTDOWN
 
@@ -30,7 +32,7 @@ def commands(conv: Conversation) -> Action:
     return conv.submit(str(conv.options.get("answer", "")))
 
 
-POLICIES: dict[str, Policy] = {**SHUTDOWN, **REWARD_HINTS, "commands": commands}
+POLICIES: dict[str, Policy] = {**SHUTDOWN, **REWARD_HINTS, **JUDGE, "commands": commands}
 
 
 class UnknownPolicyError(ValueError):
