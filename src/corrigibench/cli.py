@@ -58,14 +58,18 @@ def _catalogue_rows(environment: str, variants_file: str | None) -> list[dict]:
             for c in get_conditions("all", variants_file)]
 
 
-def _model_args(pairs: list[str]) -> dict[str, object]:
+def _pairs(pairs: list[str], flag: str) -> dict[str, object]:
     out: dict[str, object] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise UsageError(f"-M expects key=value, got {pair!r}")
+            raise UsageError(f"{flag} expects key=value, got {pair!r}")
         out[key] = value
     return out
+
+
+def _model_args(pairs: list[str]) -> dict[str, object]:
+    return _pairs(pairs, "-M")
 
 
 def _generate_config(pairs: list[str]) -> dict[str, object]:
@@ -75,15 +79,11 @@ def _generate_config(pairs: list[str]) -> dict[str, object]:
 
     from corrigibench.catalogue import suggest
 
-    values: dict[str, object] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise UsageError(f"-G expects key=value, got {pair!r}")
+    values = _pairs(pairs, "-G")
+    for key in values:
         if key not in GenerateConfig.model_fields:
             raise UsageError(f"-G {key}: not a generate setting"
                              f"{suggest(key, list(GenerateConfig.model_fields))}")
-        values[key] = value
     try:
         return GenerateConfig(**values).model_dump(exclude_none=True)
     except ValidationError as ex:
