@@ -1,9 +1,10 @@
-"""`table` and `report` on a Palisade-sized sweep: 150,000 synthetic episodes in real logs.
+"""`table`, `report` and `traces` on a Palisade-sized sweep: 150,000 synthetic episodes.
 
 Builds (once, cached in --dir) 150 `.eval` logs of 1,000 scored episodes each (15 models
 × 10 conditions of the shutdown environment), written by Inspect's own log writer from a
-real episode's sample, then times `corrigibench table` and `corrigibench report` as
-subprocesses. Goal: table <= 10 s on 2 cores.
+real episode's sample, then times `corrigibench table`, `corrigibench report`, the pattern
+layer of `corrigibench traces` (which reads every episode's messages) and the report again
+with the reasoning categories, as subprocesses. Goal: table <= 10 s on 2 cores.
 
     .venv/bin/python benchmarks/table_scale.py [--dir /tmp/corrigibench-150k]
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -80,7 +82,11 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} cores; {MODELS * CONDITIONS} logs, "
           f"{MODELS * CONDITIONS * EPOCHS} episodes, {size:.0f} MiB")
     print(f"table:  {timed('table', str(directory), '--format', 'csv'):.1f} s")
+    shutil.rmtree(directory / "traces", ignore_errors=True)
     print(f"report: {timed('report', str(directory), '--out', str(directory / 'report')):.1f} s")
+    print(f"traces (patterns): {timed('traces', str(directory), '--format', 'csv'):.1f} s")
+    print(f"report with reasoning categories: "
+          f"{timed('report', str(directory), '--out', str(directory / 'report')):.1f} s")
 
 
 if __name__ == "__main__":

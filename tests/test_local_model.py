@@ -282,3 +282,13 @@ def test_a_real_model_as_judge_gives_recorded_outcomes(tmp_logs: Path) -> None:
     assert len(judged) == 2 * 7
     assert set(judged["value"]) <= {"yes", "no", "rejected", "error"}
     assert not server_processes(os.getpid())
+
+
+def test_any_gguf_file_runs_under_its_own_name(tmp_logs: Path) -> None:
+    from corrigibench.local_model.model import bundled_gguf
+
+    (log,) = inspect_eval(reward_hints(), model="local/my-model",
+                          model_args={"gguf": str(bundled_gguf("smollm2"))}, max_tokens=32,
+                          log_dir=str(tmp_logs), display="none")
+    assert log.status == "success" and log.eval.model == "local/my-model"
+    assert log.samples[0].output.completion
