@@ -168,7 +168,19 @@ def test_the_report_shows_category_rates_per_cell(logs: Path, tmp_path: Path) ->
     assert (tmp_path / "report" / "figures" / "reward_hints-reasoning-patterns.svg").exists()
 
 
-def test_judge_calls_resume_after_a_kill_and_rerun_when_categories_change(logs: Path) -> None:
+def copy_logs(logs: Path, tmp_path: Path) -> Path:
+    """The fixture's logs without any labels, for a test that labels them its own way."""
+    copy = tmp_path / "logs"
+    copy.mkdir()
+    for log in logs.glob("*.eval"):
+        (copy / log.name).write_bytes(log.read_bytes())
+    return copy
+
+
+def test_judge_calls_resume_after_a_kill_and_rerun_when_categories_change(
+        logs: Path, tmp_path: Path) -> None:
+    logs = copy_logs(logs, tmp_path)
+    assert label_logs(logs, CATEGORIES, judge="scripted/judge")["judged"] == 12
     counts = label_logs(logs, CATEGORIES, judge="scripted/judge")
     assert counts["reused"] == counts["episodes"] == 12 and counts["judged"] == 0
     path = logs / TRACES_DIR / JUDGE_FILE
@@ -186,10 +198,7 @@ def test_judge_calls_resume_after_a_kill_and_rerun_when_categories_change(logs: 
                                             ("quotes=paraphrase", "rejected")])
 def test_judge_failures_are_counted_never_folded_in(logs: Path, tmp_path: Path, option: str,
                                                     column: str) -> None:
-    copy = tmp_path / "logs"
-    copy.mkdir()
-    for log in logs.glob("*.eval"):
-        (copy / log.name).write_bytes(log.read_bytes())
+    copy = copy_logs(logs, tmp_path)
     result = cli("traces", str(copy), "--judge", "scripted/judge", "-M", option,
                  "--format", "json")
     assert result.returncode == 0, result.stderr

@@ -66,7 +66,6 @@ def label_logs(log_dir: str | Path, categories: list[Category], judge: str | Non
     logs = current_logs(log_dir)  # fails with one line when there are none
     progress = progress or (lambda text: print(text, file=sys.stderr))
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / CATEGORIES_FILE).write_text(json.dumps(categories_record(categories), indent=2))
     return asyncio.run(_label(logs, out_dir, categories, judge, model_args or {},
                               generate or {}, max_connections, progress))
 
@@ -122,6 +121,8 @@ async def _label(logs: list[str], out_dir: Path, categories: list[Category], jud
             if pending:
                 await asyncio.gather(*pending)
         patterns_tmp.replace(out_dir / PATTERNS_FILE)
+        (out_dir / CATEGORIES_FILE).write_text(json.dumps([asdict(c) for c in categories],
+                                                          indent=2))
     finally:
         patterns_tmp.unlink(missing_ok=True)
         for task in pending:
@@ -129,7 +130,3 @@ async def _label(logs: list[str], out_dir: Path, categories: list[Category], jud
         if judge:
             await model.api.aclose()
     return counts
-
-
-def categories_record(categories: list[Category]) -> list[dict[str, Any]]:
-    return [asdict(c) for c in categories]
