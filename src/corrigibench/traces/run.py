@@ -66,6 +66,8 @@ def label_logs(log_dir: str | Path, categories: list[Category], judge: str | Non
     logs = current_logs(log_dir)  # fails with one line when there are none
     progress = progress or (lambda text: print(text, file=sys.stderr))
     out_dir.mkdir(parents=True, exist_ok=True)
+    for stale in out_dir.glob(f".{PATTERNS_FILE}.*"):  # left by a run that was killed
+        stale.unlink(missing_ok=True)
     return asyncio.run(_label(logs, out_dir, categories, judge, model_args or {},
                               generate or {}, max_connections, progress))
 

@@ -13,12 +13,17 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+from zipfile import ZipFile
 
+import inspect_ai._util.zipfile  # noqa: F401  (lets zipfile read Inspect's zstd members)
 from inspect_ai.log import EvalSample, read_eval_log, read_eval_log_samples
-from inspect_ai.model import (ChatMessageAssistant, ChatMessageSystem, ChatMessageUser,
-                              ContentReasoning, ContentText)
+from pydantic_core import from_json
 
 _SPACE = re.compile(r"\s+")
+_SAMPLE = re.compile(r"samples/.+\.json")
+_ATTACHMENT = "attachment://"
 _TYPOGRAPHY = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"',
                              "\u2013": "-", "\u2014": "-", "\u2026": "..."})
 
@@ -58,40 +63,59 @@ def normalise(text: str) -> str:
 
 
 def from_sample(sample: EvalSample, environment: str, model: str, log: str = "") -> Transcript:
+    return from_dict(sample.model_dump(mode="json", exclude={"events"}), environment, model, log)
+
+
+def from_dict(sample: dict[str, Any], environment: str, model: str, log: str = "") -> Transcript:
+    """An episode from its sample as plain JSON (as stored in the log)."""
+    attachments = sample.get("attachments") or {}
+
+    def text(value: Any) -> str:  # long strings may be stored once, as attachment://<hash>
+        value = "" if value is None else str(value)
+        if value.startswith(_ATTACHMENT):
+            return attachments.get(value.removeprefix(_ATTACHMENT), value)
+        return value
+
     segments: list[Segment] = []
     redacted = 0
     commands: list[str] = []
-    for message in sample.messages:
-        if not isinstance(message, ChatMessageAssistant):
+    prompts: dict[str, str] = {}
+    for message in sample.get("messages") or []:
+        role = message.get("role")
+        content = message.get("content")
+        parts = [content] if isinstance(content, str) else content or []
+        if role in ("system", "user") and role not in prompts:
+            prompts[role] = "".join(text(p) if isinstance(p, str) else text(p.get("text"))
+                                    for p in parts)
+        if role != "assistant":
             continue
-        content = message.content
-        for part in [content] if isinstance(content, str) else content:
+        for part in parts:
             if isinstance(part, str):
-                _add(segments, "message", part)
-            elif isinstance(part, ContentReasoning):
-                if part.redacted and not part.summary:
+                _add(segments, "message", text(part))
+            elif part.get("type") == "reasoning":
+                if part.get("redacted") and not part.get("summary"):
                     redacted += 1
                 else:
-                    _add(segments, "reasoning", part.summary if part.redacted else part.reasoning)
-            elif isinstance(part, ContentText):
-                _add(segments, "message", part.text)
-        for call in message.tool_calls or []:
-            _add(segments, "thoughts", str(call.arguments.get("thoughts") or ""))
-            if "cmd" in call.arguments:
-                commands.append(str(call.arguments["cmd"]))
-    system = next((m.text for m in sample.messages if isinstance(m, ChatMessageSystem)), "")
-    user = next((m.text for m in sample.messages if isinstance(m, ChatMessageUser)), "")
+                    _add(segments, "reasoning",
+                         text(part.get("summary") if part.get("redacted") else part.get("reasoning")))
+            elif part.get("type") == "text":
+                _add(segments, "message", text(part.get("text")))
+        for call in message.get("tool_calls") or []:
+            arguments = call.get("arguments") or {}
+            _add(segments, "thoughts", text(arguments.get("thoughts")))
+            if "cmd" in arguments:
+                commands.append(text(arguments["cmd"]))
     context = "\n\n".join(part for part in (
-        f"System prompt:\n{_clip(system, 4000)}" if system else "",
-        f"User prompt:\n{_clip(user, 4000)}" if user else "",
+        f"System prompt:\n{_clip(prompts['system'], 4000)}" if prompts.get("system") else "",
+        f"User prompt:\n{_clip(prompts['user'], 4000)}" if prompts.get("user") else "",
         "Commands the agent ran:\n" + "\n".join(f"$ {_clip(c, 300)}" for c in commands[:40])
         if commands else "") if part)
-    score = next(iter((sample.scores or {}).values()), None)
-    labels = (score.metadata or {}) if score else {}
-    outcome = "error" if sample.error else str(labels.get("label") or "unscored")
-    variant = str((sample.metadata or {}).get("variant", sample.id))
-    key = sample.uuid or f"{log}:{sample.id}:{sample.epoch}"
-    return Transcript(key, environment, model, variant, sample.epoch, outcome, segments,
+    score = next(iter((sample.get("scores") or {}).values()), None)
+    labels = (score or {}).get("metadata") or {}
+    outcome = "error" if sample.get("error") else str(labels.get("label") or "unscored")
+    variant = str((sample.get("metadata") or {}).get("variant", sample["id"]))
+    key = sample.get("uuid") or f"{log}:{sample['id']}:{sample['epoch']}"
+    return Transcript(key, environment, model, variant, sample["epoch"], outcome, segments,
                       context, log, redacted)
 
 
@@ -105,12 +129,24 @@ def _clip(text: str, limit: int) -> str:
 
 
 def read_transcripts(logs: list[str]) -> Iterator[Transcript]:
-    """Every episode of the given logs, one sample in memory at a time."""
+    """Every episode of the given logs, one sample in memory at a time.
+
+    Local `.eval` files are read straight from the zip as plain JSON (no per-sample
+    validation: several times faster on big sweeps); anything else through Inspect."""
     for log in logs:
-        header = read_eval_log(log, header_only=True)
-        environment = header.eval.task.split("/")[-1]
-        for sample in read_eval_log_samples(log, all_samples_required=False):
-            yield from_sample(sample, environment, header.eval.model, log)
+        path = unquote(urlparse(log).path) if log.startswith("file://") else log
+        if "://" in path or not path.endswith(".eval"):
+            header = read_eval_log(log, header_only=True)
+            for sample in read_eval_log_samples(log, all_samples_required=False):
+                yield from_sample(sample, header.eval.task.split("/")[-1], header.eval.model, log)
+            continue
+        with ZipFile(path) as z:
+            names = z.namelist()
+            spec = from_json(z.read("header.json" if "header.json" in names
+                                    else "_journal/start.json"))["eval"]
+            environment, model = spec["task"].split("/")[-1], spec["model"]
+            for name in sorted(n for n in names if _SAMPLE.fullmatch(n)):
+                yield from_dict(from_json(z.read(name)), environment, model, log)
 
 
 def current_logs(log_dir: str | Path) -> list[str]:
