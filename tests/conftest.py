@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -10,6 +12,7 @@ import pytest
 
 # Inspect writes under ~/.local/share/inspect_ai and ~/.cache: keep the tests off $HOME
 _STATE = Path(tempfile.mkdtemp(prefix="corrigibench-test-home-"))
+atexit.register(shutil.rmtree, _STATE, ignore_errors=True)
 os.environ["XDG_DATA_HOME"] = str(_STATE / "data")
 os.environ["XDG_CACHE_HOME"] = str(_STATE / "cache")
 os.environ["INSPECT_LOG_LEVEL"] = "warning"
@@ -26,7 +29,7 @@ def run_episodes(model: str, variant: str = "palisade-B", epochs: int = 1,
     model_args = task_args.pop("model_args", {})
     logs = inspect_eval(shutdown(variant=variant, **task_args), model=model,
                         model_args=model_args, epochs=epochs, display="none",
-                        log_dir=str(log_dir or Path(tempfile.mkdtemp(prefix="cb-logs-"))),
+                        log_dir=str(log_dir or Path(tempfile.mkdtemp(prefix="logs-", dir=_STATE))),
                         fail_on_error=False)
     (log,) = logs
     assert log.status == "success", log.error
