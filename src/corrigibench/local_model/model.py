@@ -5,7 +5,8 @@
 file is found through the package's metadata (the plugin itself is never imported). Any
 other GGUF: `local/<name> -M gguf=PATH`. Other model args: `n_ctx` (default 8192),
 `threads` (default: every core), `chat_format` (default our `corrigibench-chatml-tools`,
-see chat_format.py), `startup_timeout` (seconds, default 120).
+see chat_format.py), `cache_mb` (RAM for saved prompt states, default 1024, so concurrent
+episodes resume their context instead of rereading it), `startup_timeout` (seconds, 120).
 
 The server (server.py) starts on the first request, on a free port of 127.0.0.1, and
 serves every sample of the run; it stops when the run ends — Inspect's run-end hook fires
