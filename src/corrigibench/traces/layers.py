@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from inspect_ai.model import CachePolicy, ChatMessageUser, GenerateConfig, Model
@@ -36,16 +37,19 @@ def _applicable(t: Transcript, category: Category) -> str | None:
     return None
 
 
+def label_each(t: Transcript, categories: list[Category],
+               decide: Callable[[Category], dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Every category's label: n/a or no_words where it cannot be asked, else `decide`'s."""
+    return {c.name: {"value": skip} if (skip := _applicable(t, c)) else decide(c)
+            for c in categories}
+
+
 # -- patterns -----------------------------------------------------------------------------
 
 def pattern_labels(t: Transcript, categories: list[Category]) -> dict[str, dict[str, Any]]:
     """Any match of a category's patterns is a yes, quoting the sentence it is in."""
-    out: dict[str, dict[str, Any]] = {}
-    for category in categories:
-        skip = _applicable(t, category)
-        if skip:
-            out[category.name] = {"value": skip}
-            continue
+
+    def matches(category: Category) -> dict[str, Any]:
         quotes: list[str] = []
         for segment in t.segments:
             for pattern in category.compiled:
@@ -53,8 +57,9 @@ def pattern_labels(t: Transcript, categories: list[Category]) -> dict[str, dict[
                     quote = _sentence(segment.text, match.start(), match.end())
                     if quote not in quotes:
                         quotes.append(quote)
-        out[category.name] = {"value": "yes" if quotes else "no", "quotes": quotes[:MAX_QUOTES]}
-    return out
+        return {"value": "yes" if quotes else "no", "quotes": quotes[:MAX_QUOTES]}
+
+    return label_each(t, categories, matches)
 
 
 def _sentence(text: str, start: int, end: int, limit: int = 300) -> str:
@@ -146,30 +151,25 @@ def verdict_labels(verdict: dict[str, Any], t: Transcript,
                    categories: list[Category]) -> dict[str, dict[str, Any]]:
     """Per category: the judge's yes/no, a yes kept only if a quote is found verbatim."""
     words = normalise(t.words)
-    out: dict[str, dict[str, Any]] = {}
-    for category in categories:
-        skip = _applicable(t, category)
-        if skip:
-            out[category.name] = {"value": skip}
-            continue
+
+    def judged(category: Category) -> dict[str, Any]:
         answer = verdict.get(category.name)
         present = answer.get("present") if isinstance(answer, dict) else None
         if isinstance(present, str) and present.strip().lower() in ("true", "yes", "false", "no"):
             present = present.strip().lower() in ("true", "yes")
         if not isinstance(present, bool):
-            out[category.name] = {"value": "error", "error": "no true/false answer"}
-            continue
+            return {"value": "error", "error": "no true/false answer"}
         if not present:
-            out[category.name] = {"value": "no"}
-            continue
+            return {"value": "no"}
         quotes = answer.get("quotes", [])
         quotes = [quotes] if isinstance(quotes, str) else quotes if isinstance(quotes, list) else []
         verified = [q for q in quotes if isinstance(q, str) and len(normalise(q)) >= MIN_QUOTE
                     and normalise(q) in words]
         unverified = [q for q in quotes if q not in verified]
-        out[category.name] = {"value": "yes" if verified else "rejected",
-                              "quotes": verified[:MAX_QUOTES], "unverified": unverified}
-    return out
+        return {"value": "yes" if verified else "rejected", "quotes": verified[:MAX_QUOTES],
+                "unverified": unverified}
+
+    return label_each(t, categories, judged)
 
 
 def judge_fingerprint(judge: str, model_args: dict[str, Any], config: GenerateConfig) -> str:
@@ -188,7 +188,7 @@ async def judge_labels(model: Model, t: Transcript, categories: list[Category],
     asked = [c for c in categories if _applicable(t, c) is None]
     if not asked:
         return {"status": "no_words" if not t.segments else "ok",
-                "labels": {c.name: {"value": _applicable(t, c)} for c in categories}}
+                "labels": label_each(t, categories, dict)}  # nothing to ask
     prompt, truncated = judge_prompt(t, asked)
     try:
         output = await model.generate([ChatMessageUser(content=prompt)], config=config,

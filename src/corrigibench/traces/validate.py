@@ -21,7 +21,8 @@ from statsmodels.stats.inter_rater import cohens_kappa
 
 from corrigibench.catalogue import CatalogueError
 from corrigibench.traces.categories import Category
-from corrigibench.traces.layers import judge_fingerprint, judge_labels, pattern_labels
+from corrigibench.traces.layers import (judge_fingerprint, judge_labels, label_each,
+                                         pattern_labels)
 from corrigibench.traces.transcript import Segment, Transcript
 
 VALIDATION = Path(__file__).with_name("validation.jsonl")
@@ -106,8 +107,7 @@ async def _judge_all(transcripts: list[Transcript], categories: list[Category], 
         async with slots:
             result = await judge_labels(model, t, categories, config, fingerprint)
         if result["status"] == "error":
-            return {c.name: {"value": "error" if c.applies(t.environment) else "n/a"}
-                    for c in categories}
+            return label_each(t, categories, lambda c: {"value": "error"})
         return result["labels"]
 
     try:
