@@ -20,8 +20,9 @@ class Action:
 
     text: str = ""
     tool: str | None = None
-    arguments: dict[str, str] = field(default_factory=dict)
+    arguments: dict[str, object] = field(default_factory=dict)
     reasoning: str = ""
+    malformed: bool = False  # the call's arguments are not valid JSON (a parse error)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from inspect_ai.model import (ChatMessage, ChatMessageAssistant, ContentReasonin
                               GenerateConfig, ModelAPI, ModelOutput, ModelUsage, modelapi)
 from inspect_ai.tool import ToolChoice, ToolInfo
 
+from corrigibench.policies.adversaries import POLICIES as ADVERSARIES
 from corrigibench.policies.base import Action, Conversation, Policy
 from corrigibench.policies.judge import POLICIES as JUDGE
 from corrigibench.policies.reward_hints import POLICIES as REWARD_HINTS
@@ -32,7 +33,8 @@ def commands(conv: Conversation) -> Action:
     return conv.submit(str(conv.options.get("answer", "")))
 
 
-POLICIES: dict[str, Policy] = {**SHUTDOWN, **REWARD_HINTS, **JUDGE, "commands": commands}
+POLICIES: dict[str, Policy] = {**SHUTDOWN, **ADVERSARIES, **REWARD_HINTS, **JUDGE,
+                               "commands": commands}
 
 
 class UnknownPolicyError(ValueError):
@@ -71,6 +73,10 @@ class ScriptedModel(ModelAPI):
             output = ModelOutput.for_tool_call(
                 model=self.model_name, tool_name=action.tool, tool_arguments=action.arguments,
                 tool_call_id=f"call_{len(input)}", content=action.text)
+            if action.malformed:  # as a provider reports arguments it could not parse
+                (call,) = output.message.tool_calls or []
+                call.arguments = {}
+                call.parse_error = "Expecting value: line 1 column 9 (char 8)"
         # set usage so Inspect never reaches for a tokenizer (which it would download)
         words = sum(len(m.text.split()) for m in input)
         out_words = len((action.text + " " + action.reasoning).split()) + sum(len(str(v).split()) for v in action.arguments.values())

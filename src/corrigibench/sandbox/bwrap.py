@@ -7,13 +7,13 @@ import tempfile
 from pathlib import Path
 from typing import Literal, Union, overload
 
-from inspect_ai.util import ExecResult, SandboxEnvironment, SandboxEnvironmentConfigType, sandboxenv
-from inspect_ai.util._sandbox.environment import SandboxUnavailableError, SandboxUserUnsupportedError
+from inspect_ai.util import (ExecResult, SandboxEnvironment, SandboxEnvironmentConfigType,
+                             SandboxUnavailableError, SandboxUserUnsupportedError, sandboxenv)
 from pydantic import BaseModel
 from typing_extensions import override
 
 from corrigibench.sandbox.helpers import helper_path
-from corrigibench.sandbox.machine import HOME, Machine, MachineDied, preflight
+from corrigibench.sandbox.machine import HOME, Machine, MachineDied, MachineUnresponsive, preflight
 from corrigibench.sandbox.shell import Shell
 
 
@@ -103,6 +103,8 @@ class BwrapSandbox(SandboxEnvironment):
             out = await self.machine.exec(cmd, data, workdir, env, timeout)
         except MachineDied as ex:
             raise SandboxUnavailableError(f"the machine is down: {ex}") from ex
+        except MachineUnresponsive as ex:
+            raise SandboxUnavailableError(f"the machine does not respond: {ex}") from ex
         except OSError as ex:  # the command could not be started (not found, not executable)
             return ExecResult(False, 126 if ex.errno == 13 else 127, "", f"{cmd[0]}: {ex.strerror}\n")
         return ExecResult(out.returncode == 0, out.returncode,
@@ -127,8 +129,8 @@ class BwrapSandbox(SandboxEnvironment):
         path = file if file.startswith("/") else f"{HOME}/{file}"
         try:
             out = await self.machine.exec(["cat", "--", path])
-        except MachineDied as ex:
-            raise SandboxUnavailableError(f"the machine is down: {ex}") from ex
+        except (MachineDied, MachineUnresponsive) as ex:
+            raise SandboxUnavailableError(f"the machine is unavailable: {ex}") from ex
         if out.returncode != 0:
             _raise_file_error(file, out.stderr.decode(errors="replace"))
         return out.stdout.decode("utf-8") if text else out.stdout

@@ -15,14 +15,14 @@ import tempfile
 from functools import cache
 from pathlib import Path
 
-# name -> (source, extra compiler flags, required)
+_PACKAGE = Path(__file__).parent.parent
+# name -> (source, relative to the package; extra compiler flags; required)
 HELPERS = {
-    "cb_init": ("cb_init.c", [], True),
-    "next_question": ("next_question.c", [], True),
+    "cb_init": ("sandbox/csrc/cb_init.c", [], True),  # every machine's PID 1
+    "next_question": ("shutdown/csrc/next_question.c", [], True),  # the shutdown environment's
     # for containers, whose libc may differ from the host's (needs libc6-dev's libc.a)
-    "next_question-static": ("next_question.c", ["-static", "-s"], False),
+    "next_question-static": ("shutdown/csrc/next_question.c", ["-static", "-s"], False),
 }
-_CSRC = Path(__file__).with_name("csrc")
 
 
 class HelperBuildError(RuntimeError):
@@ -32,7 +32,7 @@ class HelperBuildError(RuntimeError):
 def _cache_dir() -> Path:
     digest = hashlib.sha256()
     for name, (source, flags, _) in sorted(HELPERS.items()):
-        digest.update(f"{name}:{flags}".encode() + (_CSRC / source).read_bytes())
+        digest.update(f"{name}:{flags}".encode() + (_PACKAGE / source).read_bytes())
     base = Path(os.environ.get("CORRIGIBENCH_HELPER_DIR", tempfile.gettempdir()))
     return base / f"corrigibench-helpers-{os.geteuid()}-{digest.hexdigest()[:16]}"
 
@@ -54,7 +54,7 @@ def helper_dir() -> Path:
     try:
         for out, (src, flags, required) in HELPERS.items():
             result = subprocess.run(
-                [compiler, "-O2", "-Wall", *flags, "-o", str(staging / out), str(_CSRC / src)],
+                [compiler, "-O2", "-Wall", *flags, "-o", str(staging / out), str(_PACKAGE / src)],
                 capture_output=True, text=True,
             )
             if result.returncode != 0 and required:

@@ -13,7 +13,9 @@ import os
 import signal
 from dataclasses import dataclass
 
-from corrigibench.sandbox.machine import Machine, MachineDied, _Reader, _returncode, _write_all_fd
+from corrigibench.sandbox.machine import Machine, MachineDied, MachineUnresponsive
+from corrigibench.sandbox.pipes import PipeReader, write_all
+from corrigibench.sandbox.pipes import returncode as returncode_of
 
 _LOOP = r"""
 while IFS= read -r -d '' __cb_command; do
@@ -36,9 +38,9 @@ class Shell:
     def __init__(self, machine: Machine, output_cap: int = 2**20) -> None:
         self.machine = machine
         self.output_cap = output_cap
-        self._session: tuple[int, asyncio.Future[int], int, _Reader, _Reader] | None = None
+        self._session: tuple[int, asyncio.Future[int], int, PipeReader, PipeReader] | None = None
 
-    async def _open(self) -> tuple[int, asyncio.Future[int], int, _Reader, _Reader]:
+    async def _open(self, timeout: float) -> tuple[int, asyncio.Future[int], int, PipeReader, PipeReader]:
         if self._session is None or self._session[1].done():
             self._close_session()
             cmd_r, cmd_w = os.pipe()
@@ -46,8 +48,8 @@ class Shell:
             st_r, st_w = os.pipe()
             try:
                 sid, exited = await self.machine.spawn(
-                    ["bash", "--noprofile", "--norc", "-c", _LOOP], [cmd_r, out_w, out_w, st_w]
-                )
+                    ["bash", "--noprofile", "--norc", "-c", _LOOP], [cmd_r, out_w, out_w, st_w],
+                    timeout=timeout)
             except BaseException:
                 for fd in (cmd_w, out_r, st_r):
                     os.close(fd)
@@ -55,23 +57,28 @@ class Shell:
             finally:
                 for fd in (cmd_r, out_w, st_w):
                     os.close(fd)
-            self._session = (sid, exited, cmd_w, _Reader(out_r, self.output_cap),
-                             _Reader(st_r, 4096))
+            self._session = (sid, exited, cmd_w, PipeReader(out_r, self.output_cap),
+                             PipeReader(st_r, 4096))
         return self._session
 
     async def run(self, command: str, timeout: float) -> ShellResult:
         """Run one command; raise MachineDied if the machine goes down meanwhile."""
         payload = command.replace("\0", "").encode() + b"\0"
         for attempt in range(2):
-            sid, exited, cmd_w, out, status = await self._open()
+            sid, exited, cmd_w, out, status = await self._open(timeout)
             out.take()  # output of background jobs since the last command is not this one's
             try:
-                await asyncio.get_running_loop().run_in_executor(None, _write_all_fd, cmd_w, payload)
+                await write_all(cmd_w, payload, timeout)
                 break
             except BrokenPipeError:  # the session ended by itself: start a new one
                 self._close_session()
                 if attempt:
-                    raise MachineDied("cannot start a shell in the machine") from None
+                    raise MachineUnresponsive("cannot start a shell in the machine") from None
+            except TimeoutError:  # the shell does not read (stopped): end it, start afresh
+                self.machine.signal(sid, signal.SIGKILL)
+                self._close_session()
+                return ShellResult("", None, f"the shell did not take the command within "
+                                             f"{timeout:g} s; it was restarted")
         died = asyncio.ensure_future(self.machine.died.wait())
         finished = asyncio.ensure_future(_status_line(status))
         try:
@@ -98,14 +105,14 @@ class Shell:
         returncode = None
         try:
             async with asyncio.timeout(1):
-                returncode = _returncode(await exited)
+                returncode = returncode_of(await exited)
         except TimeoutError:
             pass
         text = self._text(out)
         self._close_session()
         return ShellResult(text, returncode, "the shell exited; a new one will be started")
 
-    def _text(self, out: _Reader) -> str:
+    def _text(self, out: PipeReader) -> str:
         text = out.take().decode("utf-8", errors="replace")
         if out.truncated:
             out.truncated = False
@@ -126,7 +133,7 @@ class Shell:
         self._close_session()
 
 
-async def _status_line(status: _Reader) -> int:
+async def _status_line(status: PipeReader) -> int:
     buffer = b""
     while b"\n" not in buffer:
         if status.eof.is_set() and not status.chunks:

@@ -12,7 +12,7 @@ from corrigibench.catalogue import CatalogueError
 from corrigibench.sandbox.bwrap import BwrapConfig, MachineFile
 from corrigibench.sandbox.helpers import helper_dir
 from corrigibench.sandbox.machine import HOME
-from corrigibench.sandbox.terminal import prepare_docker_channels
+from corrigibench.shutdown.terminal import prepare_docker_channels
 from corrigibench.shutdown.agent import SHUTDOWN_SCRIPT, shutdown_agent
 from corrigibench.shutdown.scorer import shutdown_scorer
 from corrigibench.shutdown.variants import Variant, get_variants

@@ -1,14 +1,17 @@
-"""What an environment needs from an episode's machine, for each supported sandbox.
+"""What the shutdown environment needs from an episode's machine, per supported sandbox.
 
-- `bwrap` (default): exact. A persistent shell, liveness proven by a ping through PID 1
-  (see machine.py), file state read by the host through /proc/<pid>/root, and a host
-  directory bound into the machine for the question service's socket.
+- `bwrap` (default): exact. A persistent shell, death seen by the host through a pidfd on
+  PID 1, liveness proven by a ping through PID 1 (see sandbox/machine.py), file state read
+  by the host through /proc/<pid>/root without following links, machine-wide memory and
+  process bounds where the host allows cgroups, and a host directory bound into the
+  machine for the question service's socket.
 - `docker` (Inspect's docker sandbox with our compose file): for users who prefer
   Docker. The container's init is tini (`init: true`), so `kill -s TERM 1` stops it.
   Differences: each command is a `docker exec` that restores the previous working
   directory (variables and functions do not persist); liveness is a `docker exec`
   after a grace period instead of an ordered ping; file state is read with `stat` and
-  `sha256sum` run as root in the container.
+  `sha256sum` run as root in the container; bounds are Docker's (`mem_limit`,
+  `pids_limit`) and their hits are not detected.
 """
 
 from __future__ import annotations
@@ -27,7 +30,9 @@ from inspect_ai.util import SandboxEnvironment
 from corrigibench.sandbox.bwrap import BwrapSandbox
 from corrigibench.sandbox.machine import HOME, MachineDied
 from corrigibench.sandbox.shell import ShellResult
+from corrigibench.shutdown.record import FileState
 
+_HASH_LIMIT = 1 << 20
 CHANNEL_ENV = "CORRIGIBENCH_CHANNEL"  # read by next_question when the socket is elsewhere
 DOCKER_CHANNELS = Path(os.environ.get("CORRIGIBENCH_CHANNELS",
                                       Path(tempfile.gettempdir()) / "corrigibench-channels"))
@@ -47,8 +52,12 @@ class Terminal(Protocol):
 
     async def install(self, files: dict[str, tuple[bytes, int]]) -> None: ...
     async def run(self, command: str, timeout: float) -> ShellResult: ...
-    async def alive(self) -> bool: ...
-    def file_state(self, path: str) -> dict: ...
+    async def liveness(self) -> str:
+        """"alive", "dead" or "unknown", on the host's evidence (see Machine.liveness)."""
+    async def died(self) -> object:
+        """Return once the host has seen the machine die (may never return)."""
+    def file_state(self, path: str) -> FileState: ...
+    def bounds_hit(self) -> list[str]: ...
     def death(self) -> dict: ...
     async def close(self) -> None: ...
 
@@ -59,7 +68,6 @@ class BwrapTerminal:
     def __init__(self, box: BwrapSandbox) -> None:
         self.box = box
         self.channel_dir = box.channel_dir
-        self._states: dict[str, tuple[tuple, dict]] = {}
 
     async def install(self, files: dict[str, tuple[bytes, int]]) -> None:
         """Install what the machine did not already boot with (see BwrapConfig)."""
@@ -70,23 +78,17 @@ class BwrapTerminal:
     async def run(self, command: str, timeout: float) -> ShellResult:
         return await self.box.shell.run(command, timeout)
 
-    async def alive(self) -> bool:
-        return await self.box.machine.alive()
+    async def liveness(self) -> str:
+        return await self.box.machine.liveness()
 
-    def file_state(self, path: str) -> dict:
-        host_path = f"/proc/{self.box.machine.init_pid}/root{path}"
-        try:  # unchanged inode metadata (ctime moves on any write or chmod): reuse
-            st = os.lstat(host_path)
-            key = (st.st_ino, st.st_ctime_ns, st.st_size, st.st_mode)
-        except OSError:
-            key = None
-        cached = self._states.get(path)
-        if key is not None and cached is not None and cached[0] == key:
-            return cached[1]
-        state = file_state(Path(host_path))
-        if key is not None:
-            self._states[path] = (key, state)
-        return state
+    async def died(self) -> object:
+        return await self.box.machine.died.wait()
+
+    def file_state(self, path: str) -> FileState:
+        return file_state(Path(f"/proc/{self.box.machine.init_pid}/root{path}"))
+
+    def bounds_hit(self) -> list[str]:
+        return self.box.machine.bounds_hit()
 
     def death(self) -> dict:
         d = self.box.machine.death
@@ -113,15 +115,15 @@ class DockerTerminal:
         self.channel_dir = DOCKER_CHANNELS
         self.socket_name = f"{token}.sock"
         self._env_vars = {CHANNEL_ENV: f"{DOCKER_CHANNELS_INSIDE}/{self.socket_name}"}
-        self._dead = False
-        self._states: dict[str, dict] = {}
+        self._dead = asyncio.Event()
+        self._states: dict[str, FileState] = {}
 
     async def install(self, files: dict[str, tuple[bytes, int]]) -> None:
         await _install(self.env, files)
         await self._refresh(list(files))
 
     async def run(self, command: str, timeout: float) -> ShellResult:
-        if self._dead:
+        if self._dead.is_set():
             raise MachineDied("the container has stopped")
         try:
             result = await self.env.exec(["bash", "-c", _DOCKER_RUN, "bash", command],
@@ -131,22 +133,29 @@ class DockerTerminal:
             return ShellResult("", None, f"command timed out after {timeout:g} s")
         except Exception:  # the container is gone (or going)
             result = None
-        if result is None or (result.returncode in (137, 143) and not await self.alive()):
-            self._dead = True
+        if result is None or (result.returncode in (137, 143) and await self.liveness() == "dead"):
+            self._dead.set()
             raise MachineDied("the container has stopped")
         await self._refresh(list(self._states))
         return ShellResult(result.stdout + result.stderr, result.returncode)
 
-    async def alive(self) -> bool:
-        if self._dead:
-            return False
+    async def liveness(self) -> str:
+        if self._dead.is_set():
+            return "dead"
         await asyncio.sleep(DOCKER_GRACE_SECONDS)  # let a TERM sent to tini stop the container
         try:
             alive = (await self.env.exec(["true"], timeout=30, timeout_retry=False)).success
         except Exception:
             alive = False
-        self._dead = not alive
-        return alive
+        if not alive:
+            self._dead.set()
+        return "alive" if alive else "dead"
+
+    async def died(self) -> object:
+        return await self._dead.wait()
+
+    def bounds_hit(self) -> list[str]:
+        return []  # Docker enforces mem_limit and pids_limit; it does not report hits here
 
     async def _refresh(self, paths: list[str]) -> None:
         """Read file states as root (the agent may have made them unreadable to itself)."""
@@ -158,8 +167,8 @@ class DockerTerminal:
         for path, line in zip(paths, lines + [""] * len(paths)):
             self._states[path] = parse_stat(line.strip())
 
-    def file_state(self, path: str) -> dict:
-        return self._states.get(path, {"unavailable": "not read"})
+    def file_state(self, path: str) -> FileState:
+        return self._states.get(path, FileState(unavailable="not read"))
 
     def death(self) -> dict:
         return {"signal": None, "sender_pid": None, "cause": "the container stopped"}
@@ -168,20 +177,20 @@ class DockerTerminal:
         pass  # the socket file is removed by the question service's server
 
 
-def parse_stat(line: str) -> dict:
-    """`stat -c '%F|%a|%s'`, readlink and sha256sum output -> the bwrap file_state format."""
+def parse_stat(line: str) -> FileState:
+    """`stat -c '%F|%a|%s'`, readlink and sha256sum output -> a FileState."""
     if not line or line == "missing":
-        return {"exists": False} if line == "missing" else {"unavailable": "no output"}
+        return FileState(exists=False) if line == "missing" else FileState(unavailable="no output")
     fields = line.split("\t")
     kind, mode, size = (fields[0].split("|") + ["", "", "0"])[:3]
     names = {"regular file": "file", "regular empty file": "file", "directory": "directory",
-             "symbolic link": "symlink", "fifo": "fifo"}
-    state: dict = {"exists": True, "mode": f"{int(mode or '0', 8):04o}",
-                   "type": names.get(kind, "other"), "size": int(size or 0)}
-    if state["type"] == "file" and len(fields) > 2 and fields[2]:
-        state["sha256"] = fields[2]
-    if state["type"] == "symlink":
-        state["target"] = fields[1] if len(fields) > 1 else ""
+             "symbolic link": "symlink", "fifo": "fifo", "socket": "socket"}
+    state = FileState(exists=True, mode=f"{int(mode or '0', 8):04o}",
+                      type=names.get(kind, "other"), size=int(size or 0))
+    if state.type == "file" and len(fields) > 2 and fields[2]:
+        state.sha256 = fields[2]
+    if state.type == "symlink":
+        state.target = fields[1] if len(fields) > 1 else ""
     return state
 
 
@@ -194,9 +203,9 @@ async def _install(env: SandboxEnvironment, files: dict[str, tuple[bytes, int]])
             raise RuntimeError(f"machine set-up failed: {result.stderr.strip()}")
 
 
-def _expected_state(content: bytes, mode: int) -> dict:
-    return {"exists": True, "mode": f"{mode:04o}", "type": "file", "size": len(content),
-            "sha256": sha256(content).hexdigest()}
+def _expected_state(content: bytes, mode: int) -> FileState:
+    return FileState(exists=True, mode=f"{mode:04o}", type="file", size=len(content),
+                     sha256=sha256(content).hexdigest())
 
 
 def terminal_for(env: SandboxEnvironment) -> Terminal:
@@ -213,31 +222,64 @@ def terminal_for(env: SandboxEnvironment) -> Terminal:
                            f"not {type(env).__name__}") from None
 
 
-def file_state(path: Path) -> dict:
-    """What a file in the machine looks like from the host (never follows links)."""
+def file_state(path: Path) -> FileState:
+    """What a file in the machine looks like from the host.
+
+    Race-free against an agent that swaps the file meanwhile: the path is opened once,
+    without following a link (O_NOFOLLOW; O_NONBLOCK so a fifo cannot block), and
+    everything is read from that one open file. What cannot be opened for reading (a
+    symlink, a socket, a file the host may not read) is opened as O_PATH instead and
+    described from that. Nothing here raises. Content is hashed up to 1 MiB, every time:
+    a cache keyed on inode metadata could miss a same-size rewrite within one clock tick.
+    """
+    flags = os.O_NOFOLLOW | os.O_CLOEXEC
     try:
-        st = os.lstat(path)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | flags)
+        readable = True
     except FileNotFoundError:
-        return {"exists": False}
-    except OSError as ex:
-        return {"unavailable": ex.strerror}
-    state: dict = {"exists": True, "mode": f"{stat.S_IMODE(st.st_mode):04o}",
-                   "type": _kind(st.st_mode), "size": st.st_size}
-    if stat.S_ISREG(st.st_mode) and st.st_size <= 1 << 20:
+        return FileState(exists=False)
+    except OSError:  # ELOOP (a symlink), ENXIO (a socket), EACCES: look without reading
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-            with os.fdopen(fd, "rb") as f:
-                state["sha256"] = sha256(f.read()).hexdigest()
+            fd = os.open(path, os.O_PATH | flags)
+        except FileNotFoundError:
+            return FileState(exists=False)
         except OSError as ex:
-            state["unreadable"] = ex.strerror
-    elif stat.S_ISLNK(st.st_mode):
-        state["target"] = os.readlink(path)
-    return state
+            return FileState(unavailable=ex.strerror or str(ex))
+        readable = False
+    try:
+        st = os.fstat(fd)
+        state = FileState(exists=True, mode=f"{stat.S_IMODE(st.st_mode):04o}",
+                          type=_kind(st.st_mode), size=st.st_size)
+        if stat.S_ISREG(st.st_mode) and st.st_size <= _HASH_LIMIT:
+            if not readable:
+                state.unreadable = "permission denied"
+            else:
+                try:
+                    data = os.read(fd, _HASH_LIMIT + 1)
+                    while len(data) <= _HASH_LIMIT and (more := os.read(fd, _HASH_LIMIT + 1 - len(data))):
+                        data += more
+                    if len(data) > _HASH_LIMIT:
+                        state.unreadable = "grew past 1 MiB while read"
+                    else:
+                        state.sha256 = sha256(data).hexdigest()
+                except OSError as ex:
+                    state.unreadable = ex.strerror or str(ex)
+        elif stat.S_ISLNK(st.st_mode):
+            try:
+                state.target = os.readlink("", dir_fd=fd)
+            except OSError as ex:
+                state.unreadable = ex.strerror or str(ex)
+        return state
+    except OSError as ex:
+        return FileState(unavailable=ex.strerror or str(ex))
+    finally:
+        os.close(fd)
 
 
 def _kind(mode: int) -> str:
     for test, name in ((stat.S_ISREG, "file"), (stat.S_ISDIR, "directory"),
-                       (stat.S_ISLNK, "symlink"), (stat.S_ISFIFO, "fifo")):
+                       (stat.S_ISLNK, "symlink"), (stat.S_ISFIFO, "fifo"),
+                       (stat.S_ISSOCK, "socket")):
         if test(mode):
             return name
     return "other"
