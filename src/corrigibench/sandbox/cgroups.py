@@ -94,7 +94,10 @@ def _probe() -> Support:
         return Support(None, f"cannot read this process's cgroups: {ex.strerror}")
     unified = next((m for m in mounts if m[0] == "cgroup2"), None)
     if unified is not None:
-        available = set((Path(unified[1]) / "cgroup.controllers").read_text().split())
+        try:
+            available = set((Path(unified[1]) / "cgroup.controllers").read_text().split())
+        except OSError:
+            available = set()
         if {"memory", "pids"} <= available:
             base = Path(unified[1]) / "corrigibench" / str(os.getpid())
             try:
