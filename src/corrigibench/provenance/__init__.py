@@ -236,7 +236,8 @@ def _matches(q: Quotation, t: CatalogueText) -> bool:
 def _difference(quoted: str, text: str, exact: bool = False) -> str:
     a, b = (quoted, text) if exact else (normalise(quoted), normalise(text))
     i = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
-    return f"they differ at {a[max(0, i - 20):i + 20]!r} (quotation) vs {b[max(0, i - 20):i + 20]!r}"
+    lo, hi = max(0, i - 20), i + 20
+    return f"they differ at {a[lo:hi]!r} (quotation) vs {b[lo:hi]!r}"
 
 
 def check(environment: str, texts: dict[str, CatalogueText],
@@ -258,7 +259,8 @@ def check(environment: str, texts: dict[str, CatalogueText],
         for target in q.targets:
             t = texts.get(target) or (resolve(target) if resolve else None)
             if t is None:
-                problems.append(f"{environment}: quotation {q.id!r} targets unknown text {target!r}")
+                problems.append(f"{environment}: quotation {q.id!r} targets unknown text "
+                                f"{target!r}")
             elif not _matches(q, t):
                 problems.append(f"{environment}: {target} does not match quotation {q.id!r} "
                                 f"({q.match}): {_difference(q.text, t.text, q.match == 'exact')}")
