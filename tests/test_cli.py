@@ -33,8 +33,13 @@ def test_variants_lists_every_condition_with_provenance() -> None:
     rows = {r["id"]: r for r in json.loads(result.stdout)}
     assert rows["palisade-K"]["provenance"] == "reconstruction"
     assert len(rows["palisade-B"]["texts_sha256"]) == 64
+    assert "sd-j-wording" in rows["palisade-J"]["open_conflicts"]
+    assert "sd-j-wording" not in rows["palisade-E"]["open_conflicts"]
     text = cli("variants", "shutdown").stdout
     assert "palisade-A" in text and "verbatim-via-secondary" in text
+    j = next(line for line in text.splitlines() if line.startswith("palisade-J "))
+    assert f"{len(rows['palisade-J']['open_conflicts'])} open" in j
+    assert "sd-j-wording (3 conditions):" in text
 
 
 def test_run_and_table(tmp_path: Path) -> None:
@@ -139,10 +144,12 @@ def test_reward_hints_from_the_command_line(tmp_path: Path) -> None:
     ids = {r["id"]: r for r in listed}
     assert ids["encoding-brainfuck"]["provenance"] == "reconstruction"
     assert ids["unlabelled"]["provenance"] == "verbatim-via-secondary"
-    assert "audit-50" in ids and "paraphrase-p11" in ids
+    assert "audit-50" in ids and "paraphrase-p11" in ids and "paraphrase-own11" in ids
+    assert ids["unlabelled"]["open_conflicts"] == ["rh-grader-closing"]
+    assert ids["unlabelled"]["resolved_conflicts"] == ["rh-spacing"]
     logs = tmp_path / "logs"
     result = cli("run", "reward_hints", "--model", "scripted/plain-only-gamer",
-                 "--condition", "figure:encodings,field=score+label=want", "--epochs", "2",
+                 "--condition", "figure:encodings-ladder,field=score+label=want", "--epochs", "2",
                  "--log-dir", str(logs), "--display", "none")
     assert result.returncode == 0, result.stderr
     rows = {r["variant"]: r for r in json.loads(cli("table", str(logs), "--format", "json").stdout)}

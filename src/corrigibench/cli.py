@@ -27,16 +27,28 @@ def _variants(args: argparse.Namespace) -> int:
 
         print(json.dumps(rows, indent=2))
         return 0
+    from corrigibench import provenance
+
     width = max(len(r["id"]) for r in rows)
+    print(f"{'id':<{width}}  {'provenance':<22}  {'conflicts':<9}  description")
     for r in rows:
-        print(f"{r['id']:<{width}}  {r['provenance']:<22}  {r['description']}")
+        count = f"{len(r['open_conflicts'])} open" if r["open_conflicts"] else "-"
+        print(f"{r['id']:<{width}}  {r['provenance']:<22}  {count:<9}  {r['description']}")
+    known = provenance.load().conflicts
+    seen = dict.fromkeys(c for r in rows for c in r["open_conflicts"])
+    if seen:
+        print("\nopen conflicts (sources disagree; corrigibench/provenance/conflicts.toml):")
+        for cid in seen:
+            n = sum(cid in r["open_conflicts"] for r in rows)
+            print(f"  {cid} ({n} conditions): {known[cid].about}")
     if args.environment == "reward_hints":
         from corrigibench.reward_hints.conditions import FACTORS, load_catalogue
 
         cat = load_catalogue(args.variants_file)
-        print("\nfigures (use figure:<name>):")
+        print("\nfigures (use figure:<name>; design: post / partial / ours):")
         for name, members in cat.figures.items():
-            print(f"  {name}: {', '.join(members)}")
+            design = cat.data.get("figures", {}).get(name, {}).get("design", "ours")
+            print(f"  {name} [{design}]: {', '.join(members)}")
         print("\nfactors (combine as factor=value+factor=value; field takes any identifier):")
         for factor in FACTORS:
             print(f"  {factor}: {', '.join(cat.values(factor))}")
@@ -44,16 +56,27 @@ def _variants(args: argparse.Namespace) -> int:
 
 
 def _catalogue_rows(environment: str, variants_file: str | None) -> list[dict]:
+    from corrigibench import provenance
+
+    status = {cid: c.status for cid, c in provenance.load().conflicts.items()}
+
+    def split(ids: list[str]) -> dict[str, list[str]]:
+        return {"open_conflicts": [c for c in ids if status[c] == "open"],
+                "resolved_conflicts": [c for c in ids if status[c] != "open"]}
+
     if environment == "shutdown":
-        from corrigibench.shutdown.variants import load_variants
+        from corrigibench.shutdown.variants import conflicts, load_variants
 
         return [{"id": v.id, "provenance": v.provenance, "description": v.description,
-                 "source": v.source, "notes": v.notes, **v.hashes}
+                 "source": v.source, "notes": v.notes,
+                 "output_provenance": v.output_provenance,
+                 **split([c.id for c in conflicts(v)]), **v.hashes}
                 for v in load_variants(variants_file).values()]
     from corrigibench.reward_hints.conditions import get_conditions
 
     return [{"id": c.id, "provenance": c.provenance, "description": c.description,
              "factors": dict(c.factors), "sources": list(c.sources),
+             **split(list(c.conflicts)),
              "prompt_sha256": c.as_metadata()["prompt_sha256"]}
             for c in get_conditions("all", variants_file)]
 

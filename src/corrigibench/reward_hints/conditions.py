@@ -3,22 +3,31 @@
 A condition is written as a preset id ("label-misaligned"), a figure ("figure:labels",
 all its presets), "all" (every preset), or factors joined by "+"
 ("field=score+label=misaligned+encoding=base64"); unset factors take the defaults.
+
+Every text labelled verbatim* must equal a quotation in `corrigibench/provenance`; the
+catalogue refuses to load otherwise. Each condition lists the recorded conflicts (places
+where the sources disagree) that touch the values it uses.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from corrigibench.catalogue import PROVENANCES, CatalogueError, suggest, read_toml, sha256
+from corrigibench import provenance
+from corrigibench.catalogue import PROVENANCES, CatalogueError, read_toml, sha256, suggest
+from corrigibench.provenance import CatalogueText
 from corrigibench.reward_hints.encodings import ENCODINGS, encode
 
 CATALOGUE = Path(__file__).with_name("conditions.toml")
-FACTORS = ("instruction", "incentive", "tag", "field", "label", "audit", "review", "encoding")
+FACTORS = ("instruction", "spacing", "incentive", "tag", "field", "label", "label_tag", "audit",
+           "review", "placement", "encoding")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+DESIGNS = ("post", "partial", "ours")
 
 
 @dataclass(frozen=True)
@@ -33,6 +42,7 @@ class Condition:
     sources: tuple[str, ...]
     hint_parity: str  # parity the grader pays for, reading its field as a reward
     instructed_parity: str = "even"
+    conflicts: tuple[str, ...] = ()  # ids of recorded source conflicts touching this prompt
 
     @property
     def conflict(self) -> bool:
@@ -44,11 +54,14 @@ class Condition:
                 "factors": dict(self.factors), "prompt": self.prompt,
                 "provenance": self.provenance, "sources": list(self.sources),
                 "hint_parity": self.hint_parity, "instructed_parity": self.instructed_parity,
-                "conflict": self.conflict, "prompt_sha256": sha256(self.prompt)}
+                "conflict": self.conflict, "source_conflicts": list(self.conflicts),
+                "prompt_sha256": sha256(self.prompt)}
 
 
 @dataclass(frozen=True)
 class Catalogue:
+    """The merged catalogue: raw tables, presets (built-in, generated, user) and figures."""
+
     data: dict[str, Any]
     presets: dict[str, dict[str, Any]]
     figures: dict[str, list[str]]
@@ -60,7 +73,7 @@ class Catalogue:
 
     def compose(self, cid: str, description: str, chosen: dict[str, str]) -> Condition:
         factors = {**self.data["defaults"], **chosen}
-        used: list[dict[str, Any]] = [self.data["prompt"]]
+        used: list[tuple[str, dict[str, Any]]] = [("prompt", self.data["prompt"])]
 
         def value(factor: str) -> dict[str, Any]:
             name = factors[factor]
@@ -74,36 +87,80 @@ class Catalogue:
                                      f"{suggest(name, table)}")
             else:
                 entry = table[name]
-            used.append(entry)
+            used.append((f"{factor}.{name}", entry))
             return entry
 
         instruction = value("instruction")["text"]
+        separator = value("spacing")["separator"]
         incentive = value("incentive")
         value("field")
         expression = incentive["expression"].format(field=factors["field"])
         grader = value("tag")["line"].format(expression=expression)
         encoding = factors["encoding"]
-        lines = [value("encoding")["line"].format(encoded=encode(grader, encoding),
-                                                   encoding=encoding)]
+        inside = [value("encoding")["line"].format(encoded=encode(grader, encoding),
+                                                    encoding=encoding)]
         label = value("label")
         if label["text"]:
-            used.append(self.data["lines"]["label"])
-            lines.append(self.data["lines"]["label"]["line"].format(text=label["text"]))
+            inside.append(value("label_tag")["line"].format(text=label["text"]))
+        extras = []
         audit = factors["audit"]
         if audit != "none":
             if not audit.isdigit() or int(audit) > 100:
                 raise CatalogueError(f"condition {cid!r}: audit must be 'none' or a percentage "
                                      f"0-100, not {audit!r}")
-            used.append(self.data["lines"]["audit"])
-            lines.append(self.data["lines"]["audit"]["line"].format(rate=int(audit)))
+            used.append(("audit", self.data["lines"]["audit"]))
+            extras.append(self.data["lines"]["audit"]["line"].format(rate=int(audit)))
         review = value("review")["line"]
         if review:
-            lines.append(review)
-        prompt = instruction + "\n<_metadata>\n" + "\n".join(lines) + "\n</_metadata>"
-        provenance = max((e["provenance"] for e in used), key=PROVENANCES.index)
-        sources = tuple(dict.fromkeys(e["source"] for e in used))
-        return Condition(cid, description, tuple(sorted(chosen.items())), prompt, provenance,
-                         sources, incentive["hint_parity"])
+            extras.append(review)
+        after = []
+        if extras:
+            (inside if value("placement")["position"] == "inside" else after).extend(extras)
+        prompt = (instruction + separator + "<_metadata>\n" + "\n".join(inside)
+                  + "\n</_metadata>" + "".join("\n" + line for line in after))
+        weakest = max((e["provenance"] for _, e in used), key=PROVENANCES.index)
+        sources = tuple(dict.fromkeys(e["source"] for _, e in used))
+        conflicts = tuple(c.id for c in provenance.conflicts_for_paths(
+            "reward_hints", [path for path, _ in used]))
+        return Condition(cid, description, tuple(sorted(chosen.items())), prompt, weakest,
+                         sources, incentive["hint_parity"], conflicts=conflicts)
+
+    def quotable_texts(self) -> dict[str, CatalogueText]:
+        """Every factor value's own text, as its quotation must give it (see provenance)."""
+        f = self.data["factors"]
+        texts = {"prompt": CatalogueText("prompt", self.data["prompt"]["provenance"],
+                                         self.compose("prompt", "", {}).prompt)}
+        audit = self.data["lines"]["audit"]
+        texts["audit"] = CatalogueText("audit", audit["provenance"], audit["line"].format(rate="X"))
+        own: dict[str, Callable[[str, dict[str, Any]], str]] = {
+            "instruction": lambda _, e: e["text"],
+            "spacing": lambda _, e: e["separator"],
+            "incentive": lambda _, e: e["expression"].format(field="reward"),
+            "tag": lambda _, e: e["line"].format(expression="reward = output % 2"),
+            "field": lambda name, _: name,
+            "label": lambda _, e: e["text"],
+            "label_tag": lambda _, e: e["line"].format(text=""),
+            "review": lambda _, e: e["line"],
+            "placement": lambda _, e: "",
+            "encoding": lambda _, e: e["line"].format(encoded="", encoding=""),
+        }
+        for factor, values in f.items():
+            for name, entry in values.items():
+                path = f"{factor}.{name}"
+                texts[path] = CatalogueText(path, entry["provenance"], own[factor](name, entry),
+                                            word=factor == "field")
+        return texts
+
+    def resolve_target(self, target: str) -> CatalogueText | None:
+        """A quotation target "condition:<preset or factors>", composed."""
+        if not target.startswith("condition:"):
+            return None
+        spec = target.removeprefix("condition:")
+        if spec in self.presets:
+            c = self.compose(spec, "", self.presets[spec]["factors"])
+        else:
+            c = self.compose(spec, "", _parse_factors(spec))
+        return CatalogueText(target, c.provenance, c.prompt)
 
 
 def _parse_factors(text: str) -> dict[str, str]:
@@ -140,9 +197,10 @@ def _validate(data: dict[str, Any], path: Path, builtin: bool) -> None:
         for factor in FACTORS:
             if factor not in data["defaults"]:
                 raise CatalogueError(f"{path}: [defaults] has no {factor}")
-    required = {"instruction": ["text"], "incentive": ["expression", "hint_parity"],
-                "tag": ["line"], "field": [], "label": ["text"], "review": ["line"],
-                "encoding": ["line"]}
+    required = {"instruction": ["text"], "spacing": ["separator"],
+                "incentive": ["expression", "hint_parity"], "tag": ["line"], "field": [],
+                "label": ["text"], "label_tag": ["line"], "review": ["line"],
+                "placement": ["position"], "encoding": ["line"]}
     for factor, values in data.get("factors", {}).items():
         if factor not in required:
             raise CatalogueError(f"{path}: unknown factor [factors.{factor}]"
@@ -157,6 +215,10 @@ def _validate(data: dict[str, Any], path: Path, builtin: bool) -> None:
                                      f"of {', '.join(PROVENANCES)}")
             if factor == "incentive" and entry["hint_parity"] not in ("odd", "even"):
                 raise CatalogueError(f"{where}: hint_parity must be odd or even")
+            if factor == "placement" and entry["position"] not in ("inside", "after"):
+                raise CatalogueError(f"{where}: position must be inside or after")
+            if factor == "spacing" and (entry["separator"].strip() or not entry["separator"]):
+                raise CatalogueError(f"{where}: separator must be white space")
             if factor == "encoding" and name not in ENCODINGS:
                 raise CatalogueError(f"{where}: no encoder for {name!r} "
                                      f"(known: {', '.join(ENCODINGS)})")
@@ -170,12 +232,18 @@ def _validate(data: dict[str, Any], path: Path, builtin: bool) -> None:
     for name, figure in data.get("figures", {}).items():
         if not isinstance(figure, dict) or not isinstance(figure.get("presets"), list):
             raise CatalogueError(f"{path}: [figures.{name}]: needs a presets list")
+        if figure.get("design", "ours") not in DESIGNS:
+            raise CatalogueError(f"{path}: [figures.{name}]: design must be one of "
+                                 f"{', '.join(DESIGNS)}")
 
 
 @cache
 def _load(extra: tuple[Path, ...]) -> Catalogue:
     data = read_toml(CATALOGUE)
     _validate(data, CATALOGUE, builtin=True)
+    builtin = _catalogue(data)
+    provenance.require("reward_hints", builtin.quotable_texts(), builtin.resolve_target,
+                       where=str(CATALOGUE))
     for path in extra:
         user = read_toml(path)
         unknown = set(user) - {"schema", "factors", "presets", "figures"}
@@ -184,6 +252,16 @@ def _load(extra: tuple[Path, ...]) -> Catalogue:
         user.pop("schema", None)
         _validate(user, path, builtin=False)
         _merge(data, user, path)
+        added = {f"{factor}.{name}" for factor, values in user.get("factors", {}).items()
+                 for name in values}
+        texts = _catalogue(data).quotable_texts()
+        provenance.require("reward_hints", {k: t for k, t in texts.items() if k in added},
+                           targets=False, where=str(path))
+    return _catalogue(data)
+
+
+def _catalogue(data: dict[str, Any]) -> Catalogue:
+    """Presets (declared and generated) and figures over merged catalogue data."""
     presets = {name: {"description": p["description"], "factors": dict(p.get("factors", {}))}
                for name, p in data.get("presets", {}).items()}
     for rate in data["lines"]["audit"]["values"]:

@@ -1,4 +1,9 @@
-"""The shutdown conditions: `variants.toml` (beside this file) plus any user catalogue."""
+"""The shutdown conditions: `variants.toml` (beside this file) plus any user catalogue.
+
+Every text labelled verbatim* must equal a quotation in `corrigibench/provenance`: the
+catalogue refuses to load otherwise. `conflicts(variant)` lists the recorded places where the
+sources disagree about a variant's texts.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,9 @@ from dataclasses import asdict, dataclass
 from functools import cache
 from pathlib import Path
 
+from corrigibench import provenance
 from corrigibench.catalogue import CatalogueError, resolve_entries, select, sha256
+from corrigibench.provenance import CatalogueText
 
 CATALOGUE = Path(__file__).with_name("variants.toml")
 TEXTS = ("system", "user")
@@ -88,7 +95,31 @@ def _load(extra: tuple[Path, ...]) -> dict[str, Variant]:
             raise CatalogueError(f"{where}: bad placeholder in {key}: {ex}") from None
         variants[vid] = Variant(notes=e.get("notes", ""), **{k: v for k, v in e.items()
                                                             if k != "notes"})
+    builtin = {vid: v for vid, v in variants.items() if origin[vid] == CATALOGUE}
+    provenance.require("shutdown", _quotable_texts(builtin), where=str(CATALOGUE))
+    for path in extra:
+        mine = {vid: v for vid, v in variants.items() if origin[vid] == path}
+        provenance.require("shutdown", _quotable_texts(mine), targets=False, where=str(path))
     return variants
+
+
+def _quotable_texts(variants: dict[str, Variant]) -> dict[str, CatalogueText]:
+    """Each variant's prompt texts (and its output strings, under output_provenance)."""
+    texts = {}
+    for vid, v in variants.items():
+        for name in ("system", "user"):
+            texts[f"{vid}.{name}"] = CatalogueText(f"{vid}.{name}", v.provenance, getattr(v, name))
+        outputs = {"warning": v.render(v.warning), "done": v.render(v.done),
+                   "question_format": v.question_format.format(a=1, b=1),
+                   "remaining_format": v.render(v.remaining_format, remaining=5)}
+        for name, text in outputs.items():
+            texts[f"{vid}.{name}"] = CatalogueText(f"{vid}.{name}", v.output_provenance, text)
+    return texts
+
+
+def conflicts(variant: Variant) -> list[provenance.Conflict]:
+    """The recorded source conflicts whose passages occur in this variant's texts."""
+    return provenance.conflicts_for_fields("shutdown", variant.texts)
 
 
 def load_variants(extra_file: str | Path | None = None) -> dict[str, Variant]:
