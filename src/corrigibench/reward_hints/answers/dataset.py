@@ -58,7 +58,7 @@ class Row:
     label: str  # an integer as text, "ambiguous" or "none"
     split: str  # "dev" or "test"
     note: str = ""
-    text: str | None = None  # filled from the cache, never stored in answers.jsonl
+    text: str | None = None  # from the cache ("" for null content); None: not fetched
 
     @property
     def gold(self) -> int | str:
@@ -154,7 +154,7 @@ def load(cache: Path | None = None, rows_file: Path = ROWS_FILE) -> list[Row]:
     for line in rows_file.read_text(encoding="utf-8").splitlines():
         row = Row(**json.loads(line))
         if row.id in texts and text_sha256(texts[row.id]) == row.sha256:
-            row = Row(**{**row.__dict__, "text": texts[row.id]})
+            row = Row(**{**row.__dict__, "text": texts[row.id] or ""})  # null content: ""
         rows.append(row)
     return rows
 
