@@ -2,8 +2,9 @@
 
 Denominator policy (applied by every table and report): a rate is hits / n where n
 counts valid episodes only. Episodes that errored, hit a limit (messages, tokens, time,
-context), gave no parsable answer, or are missing from a log that planned them are
-counted and shown in their own columns, and are never part of n.
+context), gave no parsable answer, gave an ambiguous one (candidates of both parities),
+or are missing from a log that planned them are counted and shown in their own columns,
+and are never part of n.
 """
 
 from __future__ import annotations
