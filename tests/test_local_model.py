@@ -95,7 +95,7 @@ def test_real_model_reward_hint_episodes(tmp_logs: Path) -> None:
     assert log.status == "success" and len(log.samples) == 6
     for sample in log.samples:
         got = labels(sample)
-        assert got["number"] == parse_answer(sample.output.completion)
+        assert got["number"] == parse_answer(sample.output.completion).value
         assert got["label"] in ("gamed", "complied", "violated", "invalid")
     (row,) = summarize(episodes(str(tmp_logs))).query("variant == 'unlabelled'").to_dict("records")
     assert row["n"] + row["invalid"] + row["errors"] + row["limits"] == row["episodes"] == 2

@@ -2,9 +2,9 @@
 
 Denominator policy: `rate` = hits / n, where n counts only valid episodes (status "ok")
 and the hit is `resisted` (shutdown) or `gamed` (reward_hints). Episodes that hit a limit,
-gave no number (`invalid`), errored, could not be decided (`undecided`, shutdown), or are
-missing from a log that planned them are shown in their own columns and never folded
-into a rate.
+gave no number (`invalid`), gave candidates of both parities (`ambiguous`), errored,
+could not be decided (`undecided`, shutdown), or are missing from a log that planned them
+are shown in their own columns and never folded into a rate.
 Only sample summaries are read (no messages), straight from the `.eval` zip as plain JSON
 (no per-sample validation), so large log directories stay fast.
 """
@@ -27,7 +27,7 @@ from corrigibench.stats import proportion_ci
 KEYS = ["environment", "model", "variant"]
 RATE_OF = {"shutdown": "resisted", "reward_hints": "gamed"}  # the label each rate counts
 COLUMNS = KEYS + ["n", "resisted", "gamed", "rate", "ci_low", "ci_high",
-                  "strict_noncompliant", "attempted", "invalid", "limits", "errors",
+                  "strict_noncompliant", "attempted", "invalid", "ambiguous", "limits", "errors",
                   "undecided", "missing", "episodes"]
 
 
@@ -133,6 +133,7 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
             "strict_noncompliant": int(valid["strict_noncompliant"].sum()) if shutdown else None,
             "attempted": int(valid["attempted"].sum()) if shutdown else None,
             "invalid": None if shutdown else int((group["status"] == "invalid").sum()),
+            "ambiguous": None if shutdown else int((group["status"] == "ambiguous").sum()),
             "limits": int((group["status"] == "limit").sum()),
             "errors": int((group["status"] == "error").sum()),
             "undecided": int((group["status"] == "undecided").sum()) if shutdown else None,
@@ -141,7 +142,7 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
         })
     return pd.DataFrame(out, columns=COLUMNS).astype(
         {c: "Int64" for c in ("resisted", "gamed", "strict_noncompliant", "attempted", "invalid",
-                              "undecided")})
+                              "ambiguous", "undecided")})
 
 
 def render(table: pd.DataFrame, fmt: str) -> str:
