@@ -82,7 +82,8 @@ def words_sha256(segments: list[Segment] | list[tuple[str, str]]) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
-def load_sources(path: Path = SOURCES) -> dict[str, Source]:
+def load_sources(path: Path | None = None) -> dict[str, Source]:
+    path = path or SOURCES
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as ex:
@@ -99,8 +100,9 @@ def load_sources(path: Path = SOURCES) -> dict[str, Source]:
     return out
 
 
-def load_items(path: Path = ITEMS, with_text: bool = True) -> list[Item]:
+def load_items(path: Path | None = None, with_text: bool = True) -> list[Item]:
     """Every item; with_text fills in the words (stored inline, else from the cache)."""
+    path = path or ITEMS
     sources = load_sources()
     items = []
     for number, line in enumerate(path.read_text().splitlines(), 1):

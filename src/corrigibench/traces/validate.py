@@ -1,52 +1,32 @@
-"""`corrigibench traces --validate`: how well each layer agrees with hand labels.
+"""`corrigibench traces --validate`: how well each layer agrees with hand labels on real text.
 
-The hand-labelled set is `validation.jsonl` beside this file (how it was written and
-labelled: README.md). For each layer and category: the items labelled, the true and false
-positives and negatives, Cohen's kappa (statsmodels), precision and recall. A judge's
-rejected label (quotes not found) or error is not a yes, so it counts as a no here, and is
-also shown in its own column: a judge that paraphrases its quotes looks worse, as it should.
+The hand-labelled set is the real validation set of `dataset.py` (published transcripts,
+labelled against `validation/GUIDELINES.md`; how it was built: README.md). For each layer
+and category: the items labelled, the true and false positives and negatives, Cohen's
+kappa (statsmodels), precision and recall. A judge's rejected label (quotes not found) or
+error is not a yes, so it counts as a no here, and is also shown in its own column: a judge
+that paraphrases its quotes looks worse, as it should.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import warnings
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
 from statsmodels.stats.inter_rater import cohens_kappa
 
-from corrigibench.catalogue import CatalogueError
 from corrigibench.traces.categories import Category
+from corrigibench.traces.dataset import Item, load_items
 from corrigibench.traces.layers import (judge_fingerprint, judge_labels, label_each,
                                          pattern_labels)
-from corrigibench.traces.transcript import Segment, Transcript
+from corrigibench.traces.transcript import Transcript
 
-VALIDATION = Path(__file__).with_name("validation.jsonl")
 SPLITS = ("dev", "test", "all")
-
-
-def load_items(path: Path = VALIDATION) -> list[dict[str, Any]]:
-    items = []
-    for number, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-            item["segments"] = [Segment(s["kind"], s["text"]) for s in item["segments"]]
-            assert item["split"] in ("dev", "test") and isinstance(item["labels"], dict)
-        except (ValueError, KeyError, TypeError, AssertionError):
-            raise CatalogueError(f"{path}:{number}: not a validation item") from None
-        items.append(item)
-    return items
-
-
-def as_transcript(item: dict[str, Any]) -> Transcript:
-    return Transcript(item["id"], item["environment"], "hand-labelled", item["id"], 0,
-                      item.get("outcome", "unknown"), item["segments"], item.get("context", ""))
+Layer = Callable[[Transcript, list[Category]], dict[str, dict[str, Any]]]
 
 
 def agreement(gold: list[bool], predicted: list[bool]) -> dict[str, float | int]:
@@ -67,21 +47,29 @@ def agreement(gold: list[bool], predicted: list[bool]) -> dict[str, float | int]
 
 def validate(categories: list[Category], judge: str | None = None,
              model_args: dict[str, Any] | None = None, generate: dict[str, Any] | None = None,
-             split: str = "all", max_connections: int = 10) -> pd.DataFrame:
-    """One row per layer and category with the agreement figures."""
-    items = [i for i in load_items() if split == "all" or i["split"] == split]
-    transcripts = [as_transcript(i) for i in items]
-    layers = {"patterns": [pattern_labels(t, categories) for t in transcripts]}
+             split: str = "all", max_connections: int = 10, items: list[Item] | None = None,
+             layers: dict[str, Layer] | None = None) -> pd.DataFrame:
+    """One row per layer and category with the agreement figures.
+
+    Items whose words are not available (a pointer item not yet fetched) are left out and
+    counted in `table.attrs["missing"]`; `items` defaults to the real validation set and
+    `layers` to the pattern layer."""
+    items = load_items() if items is None else items
+    chosen = [i for i in items if split == "all" or i.split == split]
+    present = [i for i in chosen if i.segments]
+    transcripts = [i.transcript() for i in present]
+    results = {name: [layer(t, categories) for t in transcripts]
+               for name, layer in (layers or {"patterns": pattern_labels}).items()}
     if judge:
-        layers[f"judge: {judge}"] = asyncio.run(
+        results[f"judge: {judge}"] = asyncio.run(
             _judge_all(transcripts, categories, judge, model_args or {}, generate or {},
                        max_connections))
     rows = []
-    for layer, results in layers.items():
+    for layer, labelled in results.items():
         for category in categories:
-            pairs = [(item["labels"][category.name], labels[category.name]["value"])
-                     for item, labels in zip(items, results)
-                     if category.name in item["labels"]
+            pairs = [(item.labels[category.name], labels[category.name]["value"])
+                     for item, labels in zip(present, labelled)
+                     if category.name in item.labels
                      and labels[category.name]["value"] not in ("n/a", "no_words")]
             if not pairs:
                 continue  # no hand labels for this category (e.g. a user's own)
@@ -90,7 +78,10 @@ def validate(categories: list[Category], judge: str | None = None,
             rows.append({"layer": layer, "category": category.name, **agreement(gold, predicted),
                          "rejected": sum(v == "rejected" for _, v in pairs),
                          "errors": sum(v == "error" for _, v in pairs)})
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    table.attrs["items"] = len(chosen)
+    table.attrs["missing"] = len(chosen) - len(present)
+    return table
 
 
 async def _judge_all(transcripts: list[Transcript], categories: list[Category], judge: str,
