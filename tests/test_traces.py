@@ -352,6 +352,7 @@ def test_bad_traces_input_is_one_line(args: list[str], fragment: str) -> None:
     ("[categories.x]\ndefinition = 'x'\npatterns = ['(']\n", "bad pattern '('"),
     ("[categories.x]\ndefinition = 'x'\nenvironments = ['chess']\n", "environments must list"),
     ("[categories.grader_reasoning]\ndefinition = 'x'\n", "is already defined"),
+    ("[categories.x]\ndefinition = 'x'\nsemantic_threshold = 2\n", "semantic_threshold must be"),
 ])
 def test_malformed_categories_file(tmp_path: Path, text: str, fragment: str) -> None:
     bad = tmp_path / "bad.toml"

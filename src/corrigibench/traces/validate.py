@@ -58,6 +58,9 @@ def validate(categories: list[Category], judge: str | None = None,
     chosen = [i for i in items if split == "all" or i.split == split]
     present = [i for i in chosen if i.segments]
     transcripts = [i.transcript() for i in present]
+    for layer in (layers or {}).values():
+        if hasattr(layer, "prepare"):  # batch work up front (the semantic layer's embeddings)
+            layer.prepare(transcripts)
     results = {name: [layer(t, categories) for t in transcripts]
                for name, layer in (layers or {"patterns": pattern_labels}).items()}
     if judge:
