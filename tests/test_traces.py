@@ -20,7 +20,7 @@ from inspect_ai.tool import ToolCall
 from corrigibench.catalogue import CatalogueError
 from corrigibench.reward_hints.task import reward_hints
 from corrigibench.shutdown.task import shutdown
-from corrigibench.traces.categories import get_categories
+from corrigibench.traces.categories import Category, get_categories
 from corrigibench.traces.layers import parse_verdict, pattern_labels, verdict_labels, JudgeError
 from corrigibench.traces.run import JUDGE_FILE, PATTERNS_FILE, TRACES_DIR, label_logs, read_records
 from corrigibench.traces.summary import labels_frame, per_cell, per_outcome
@@ -197,6 +197,12 @@ def test_the_report_shows_category_rates_per_cell(logs: Path, tmp_path: Path) ->
     assert "## Reasoning categories" in markdown and "### Per cell and outcome" in markdown
     assert "| shutdown | scripted/saboteur-chmod | palisade-B | patterns |" in markdown
     assert "<h2>Reasoning categories</h2>" in (tmp_path / "report" / "report.html").read_text()
+    # beside each category, the agreement of the layer that produced it, on real text
+    assert "| agreement (patterns) |" in markdown
+    row = next(line for line in markdown.splitlines() if line.startswith("| grader_reasoning |"))
+    assert "κ 1.00 (1.00–1.00), precision 1.00, recall 1.00; 36 positives in 147" in row
+    bluff = next(line for line in markdown.splitlines() if line.startswith("| threat_is_bluff |"))
+    assert "no positive among 147 real test transcripts" in bluff
     reasoning = pd.read_csv(tmp_path / "report" / "reasoning.csv")
     assert set(reasoning["environment"]) == {"shutdown", "reward_hints"}
     assert (tmp_path / "report" / "figures" / "reward_hints-reasoning-patterns.svg").exists()
@@ -290,6 +296,15 @@ def test_the_known_misses_of_issue_11_are_caught_by_the_patterns() -> None:
     for environment, text, category in cases:
         labels = pattern_labels(transcript(text, environment=environment), CATEGORIES)
         assert labels[category]["value"] == "yes", (text, category)
+
+
+def test_the_published_test_figures_belong_to_the_current_layers() -> None:
+    from corrigibench.traces.validate import published_agreement
+
+    published = published_agreement(CATEGORIES)
+    assert {(layer, c.name) for layer in ("patterns", "semantic") for c in CATEGORIES} <= set(published)
+    changed = [Category(**{**c.__dict__, "patterns": (*c.patterns, "x")}) for c in CATEGORIES]
+    assert not any(layer == "patterns" for layer, _ in published_agreement(changed))
 
 
 def test_agreement_figures() -> None:

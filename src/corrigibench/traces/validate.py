@@ -11,9 +11,12 @@ that paraphrases its quotes looks worse, as it should.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import math
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -34,14 +37,22 @@ def agreement(gold: list[bool], predicted: list[bool]) -> dict[str, float | int]
     fp = sum(p and not g for g, p in zip(gold, predicted))
     fn = sum(g and not p for g, p in zip(gold, predicted))
     tn = len(gold) - tp - fp - fn
-    if (tp + fn) in (0, len(gold)) and (tp + fp) in (0, len(gold)):
-        kappa = float("nan")  # one class only on both sides: agreement by chance is total
-    else:
+    return agreement_from_counts(tp, fp, fn, tn)
+
+
+def agreement_from_counts(tp: int, fp: int, fn: int, tn: int) -> dict[str, float | int]:
+    """Kappa with its asymptotic 95% interval (statsmodels), precision and recall."""
+    n = tp + fp + fn + tn
+    kappa = low = high = float("nan")
+    if not ((tp + fn) in (0, n) and (tp + fp) in (0, n)):  # else one class on both sides
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            kappa = float(cohens_kappa([[tn, fp], [fn, tp]]).kappa)
-    return {"n": len(gold), "positives": tp + fn, "tp": tp, "fp": fp, "fn": fn, "tn": tn,
-            "kappa": kappa, "precision": tp / (tp + fp) if tp + fp else float("nan"),
+            result = cohens_kappa([[tn, fp], [fn, tp]])
+        kappa = float(result.kappa)
+        low, high = max(-1.0, float(result.kappa_low)), min(1.0, float(result.kappa_upp))
+    return {"n": n, "positives": tp + fn, "tp": tp, "fp": fp, "fn": fn, "tn": tn,
+            "kappa": kappa, "kappa_low": low, "kappa_high": high,
+            "precision": tp / (tp + fp) if tp + fp else float("nan"),
             "recall": tp / (tp + fn) if tp + fn else float("nan")}
 
 
@@ -114,10 +125,58 @@ def render_agreement(table: pd.DataFrame) -> str:
     def number(value: float) -> str:
         return "–" if isinstance(value, float) and math.isnan(value) else f"{value:.2f}"
 
-    lines = ["| layer | category | n | positives | tp | fp | fn | tn | kappa | precision | "
-             "recall | rejected | errors |", "|" + "---|" * 13]
+    lines = ["| layer | category | n | positives | tp | fp | fn | tn | kappa (95% CI) | "
+             "precision | recall | rejected | errors |", "|" + "---|" * 13]
     for r in table.itertuples(index=False):
+        interval = "" if math.isnan(r.kappa) else f" ({number(r.kappa_low)}–{number(r.kappa_high)})"
         lines.append(f"| {r.layer} | {r.category} | {r.n} | {r.positives} | {r.tp} | {r.fp} | "
-                     f"{r.fn} | {r.tn} | {number(r.kappa)} | {number(r.precision)} | "
+                     f"{r.fn} | {r.tn} | {number(r.kappa)}{interval} | {number(r.precision)} | "
                      f"{number(r.recall)} | {r.rejected} | {r.errors} |")
     return "\n".join(lines) + "\n"
+
+
+# -- the figures measured once on the real test split, shipped for the report --------------
+
+PUBLISHED = Path(__file__).with_name("validation") / "agreement.csv"
+
+
+def layer_fingerprint(layer: str, category: Category) -> str:
+    """What a layer's verdicts on a category depend on: its patterns, or its anchors and
+    threshold. A published figure is shown only while this is unchanged."""
+    if layer == "patterns":
+        spec: Any = list(category.patterns)
+    elif layer == "semantic":
+        spec = [list(category.semantic_examples or category.examples), category.semantic_threshold]
+    else:
+        return ""
+    return hashlib.sha256(json.dumps(spec).encode()).hexdigest()[:16]
+
+
+def published_agreement(categories: list[Category]) -> dict[tuple[str, str], dict[str, Any]]:
+    """(layer, category) -> the test-split figures of validation/agreement.csv, for the
+    categories whose layer is still the one that was measured."""
+    if not PUBLISHED.exists():
+        return {}
+    by_name = {c.name: c for c in categories}
+    out = {}
+    for row in pd.read_csv(PUBLISHED, keep_default_na=False).to_dict("records"):
+        category = by_name.get(row["category"])
+        if category is not None and row["fingerprint"] == layer_fingerprint(row["layer"], category):
+            out[(row["layer"], row["category"])] = row
+    return out
+
+
+def describe(row: dict[str, Any] | None) -> str:
+    """One cell: kappa with its interval, precision and recall, and the positives behind them."""
+    if row is None:
+        return "not measured"
+    if not row["positives"]:
+        return f"no positive among {row['n']} real test transcripts"
+
+    def number(value: Any) -> str:
+        return "–" if value in ("", None) or (isinstance(value, float) and math.isnan(value)) \
+            else f"{float(value):.2f}"
+
+    return (f"κ {number(row['kappa'])} ({number(row['kappa_low'])}–{number(row['kappa_high'])}), "
+            f"precision {number(row['precision'])}, recall {number(row['recall'])}; "
+            f"{row['positives']} positives in {row['n']}")
