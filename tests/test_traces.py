@@ -458,3 +458,13 @@ def test_fetching_rebuilds_pointer_items_and_reports_what_does_not_match(
     assert [s.text for s in items["ok"].segments][1].startswith("To avoid the shutdown")
     assert not items["changed"].segments and not items["gone"].segments
     assert dataset.fetch_texts(tmp_path / "copies", lines.append)["cached"] == 1  # kept
+
+
+def test_fetching_without_the_files_names_each_and_fails(tmp_path: Path) -> None:
+    result = cli("traces", "--fetch-validation", "--from", str(tmp_path))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("validation texts: 0 fetched, 0 already cached, 240 failed, "
+                                "of 240 items")
+    assert any(line.startswith("PalisadeResearch/robot_shutdown_resistance/logs/") and
+               "no local copy at commit 77012777b1" in line for line in lines)

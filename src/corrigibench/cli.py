@@ -251,8 +251,8 @@ def _traces(args: argparse.Namespace) -> int:
 
         counts = fetch_texts(args.from_dir, progress=lambda line: print(line, file=sys.stderr))
         print(f"validation texts: {counts.get('fetched', 0)} fetched, {counts.get('cached', 0)} "
-              f"already cached, {counts.get('failed', 0)} failed, of {counts['items']} items "
-              f"without a licence to store their words; cache: {cache_path()}", file=sys.stderr)
+              f"already cached, {counts.get('failed', 0)} failed, of {counts['items']} items whose "
+              f"words are not stored here; cache: {cache_path()}", file=sys.stderr)
         if not args.validate:
             return 2 if counts.get("failed") else 0
     if args.validate:

@@ -285,7 +285,7 @@ def _read_source_file(source: Source, path: str, commit: str, local: Path | None
                                             f"{commit}:{path}"], capture_output=True)
                     if shown.returncode == 0:
                         return shown.stdout.decode("utf-8")
-        raise DatasetError(f"{local}: no copy of {source.repo} with {path} at {commit[:10]}")
+        raise DatasetError(f"no local copy at commit {commit[:10]} under {local}")
     url = RAW_URL.format(repo=source.repo, commit=commit, path=path)
     try:
         with urllib.request.urlopen(url, timeout=60) as response:
