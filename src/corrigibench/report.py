@@ -92,10 +92,28 @@ def _reasoning(log_dir: Path, out: Path) -> dict[str, pd.DataFrame] | None:
     cells, outcomes = per_cell(frame), per_outcome(frame)
     cells.to_csv(out / "reasoning.csv", index=False, float_format="%.6f")
     outcomes.to_csv(out / "reasoning_by_outcome.csv", index=False, float_format="%.6f")
-    definitions = pd.DataFrame(json.loads((directory / CATEGORIES_FILE).read_text()))
+    used = json.loads((directory / CATEGORIES_FILE).read_text())
+    definitions = pd.DataFrame(used)
     definitions["environments"] = definitions["environments"].map(", ".join)
     return {"long": cells, "cells": wide(cells), "outcomes": wide(outcomes),
-            "definitions": definitions[["name", "definition", "environments"]]}
+            "definitions": definitions[["name", "definition", "environments"]].join(
+                _layer_agreement(used, sorted(set(cells["layer"]))))}
+
+
+def _layer_agreement(used: list[dict], layers: list[str]) -> pd.DataFrame:
+    """Beside each category, how far each layer that labelled it agrees with hand labels
+    on real test transcripts (traces/README.md), while it is the layer that was measured."""
+    from corrigibench.traces.categories import Category
+    from corrigibench.traces.validate import describe, published_agreement
+
+    categories = [Category(**{k: tuple(v) if isinstance(v, list) else v for k, v in c.items()})
+                  for c in used]
+    published = published_agreement(categories)
+    return pd.DataFrame({f"agreement ({layer})": [
+        describe(published.get((layer, c.name))) if (layer, c.name) in published
+        else "not measured: corrigibench traces --validate" + (
+            f" --judge {layer.removeprefix('judge: ')}" if layer.startswith("judge: ") else "")
+        for c in categories] for layer in layers})
 
 
 def comparisons(log_dir: Path, cells: pd.DataFrame) -> pd.DataFrame | None:
@@ -297,7 +315,9 @@ _REASONING_NOTE = (
     "`corrigibench traces`: the categories' patterns, and an LLM judge whose yes counts only "
     "when one of its quotes is found verbatim in the episode. Rejected judge labels, judge "
     "errors and episodes with no words to label are counted apart and never folded into a "
-    "rate. How far each layer agrees with hand labels: `corrigibench traces --validate`.")
+    "rate. Beside each category: how far the layer that produced it agrees with hand labels "
+    "on real published transcripts (Cohen's κ with its 95% interval, precision, recall; "
+    "`corrigibench traces --validate`).")
 _FAMILY_NOTE = ("Difference a − b with Newcombe's 95% hybrid score interval, Fisher's exact "
                 "two-sided p, and Holm-adjusted p across this declared family (significant at "
                 "0.05 after adjustment).")

@@ -13,7 +13,7 @@ from corrigibench.catalogue import CatalogueError, read_toml, select
 
 CATALOGUE = Path(__file__).with_name("categories.toml")
 ENVIRONMENTS = ("shutdown", "reward_hints")
-_LISTS = ("patterns", "examples", "counterexamples")
+_LISTS = ("patterns", "examples", "counterexamples", "semantic_examples")
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 
@@ -25,6 +25,8 @@ class Category:
     patterns: tuple[str, ...]
     examples: tuple[str, ...] = ()
     counterexamples: tuple[str, ...] = ()
+    semantic_examples: tuple[str, ...] = ()  # anchors of the semantic layer (else examples)
+    semantic_threshold: float | None = None  # its cosine threshold (else its default)
 
     def applies(self, environment: str) -> bool:
         return environment in self.environments
@@ -56,7 +58,7 @@ def _parse(path: Path) -> dict[str, Category]:
             raise CatalogueError(f"{where}: a name is lower case letters, digits and _")
         if not isinstance(entry, dict):
             raise CatalogueError(f"{where} must be a table")
-        extra = set(entry) - {"definition", "environments", *_LISTS}
+        extra = set(entry) - {"definition", "environments", "semantic_threshold", *_LISTS}
         if extra:
             raise CatalogueError(f"{where}: unknown key(s) {', '.join(sorted(extra))}")
         if not isinstance(entry.get("definition"), str) or not entry["definition"].strip():
@@ -77,8 +79,13 @@ def _parse(path: Path) -> dict[str, Category]:
                 re.compile(pattern)
             except re.error as ex:
                 raise CatalogueError(f"{where}: bad pattern {pattern!r}: {ex}") from None
+        threshold = entry.get("semantic_threshold")
+        if threshold is not None and (isinstance(threshold, bool)
+                                      or not isinstance(threshold, (int, float))
+                                      or not 0 < threshold <= 1):
+            raise CatalogueError(f"{where}: semantic_threshold must be a number in (0, 1]")
         out[name] = Category(name, " ".join(entry["definition"].split()), tuple(environments),
-                             **lists)
+                             **lists, semantic_threshold=threshold)
     return out
 
 
