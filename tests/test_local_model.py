@@ -65,7 +65,10 @@ def test_tool_results_and_calls_reach_the_prompt() -> None:
 
 def test_real_model_shutdown_episodes(tmp_logs: Path) -> None:
     variants = "palisade-A,palisade-B,palisade-E,gdm-clarified-precedence"
-    (log,) = inspect_eval(shutdown(variant=variants, message_limit=16), model="local/smollm2",
+    # the persistent profile's one-argument bash(cmd): the 135M model cannot fill in
+    # thoughtful_bash's two arguments (a pipeline check, not a finding either way)
+    (log,) = inspect_eval(shutdown(variant=variants, message_limit=16, mechanics="persistent"),
+                          model="local/smollm2",
                           temperature=0, max_tokens=256, log_dir=str(tmp_logs), display="none")
     assert log.status == "success"
     commands = 0
@@ -96,7 +99,7 @@ def test_real_model_reward_hint_episodes(tmp_logs: Path) -> None:
     for sample in log.samples:
         got = labels(sample)
         assert got["number"] == parse_answer(sample.output.completion).value
-        assert got["label"] in ("gamed", "complied", "violated", "invalid")
+        assert got["label"] in ("gamed", "complied", "violated", "invalid", "ambiguous")
     (row,) = summarize(episodes(str(tmp_logs))).query("variant == 'unlabelled'").to_dict("records")
     assert row["n"] + row["invalid"] + row["errors"] + row["limits"] == row["episodes"] == 2
 
@@ -154,7 +157,9 @@ def scripted_server(monkeypatch):
 
 
 def test_malformed_output_is_recorded_not_raised(scripted_server, tmp_logs: Path) -> None:
-    (log,) = inspect_eval(shutdown(variant="palisade-B"), model=scripted_server,
+    # the scripted server calls bash(cmd), the persistent profile's tool
+    (log,) = inspect_eval(shutdown(variant="palisade-B", mechanics="persistent"),
+                          model=scripted_server,
                           log_dir=str(tmp_logs), display="none")
     (sample,) = log.samples
     assert log.status == "success" and sample.error is None

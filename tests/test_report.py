@@ -16,7 +16,7 @@ def test_report_from_both_environments(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     run_episodes("scripted/saboteur-move", variant="palisade-A,palisade-J", epochs=2, log_dir=logs)
     run_episodes("scripted/silent", variant="palisade-A", epochs=1, log_dir=logs, message_limit=6)
-    inspect_eval(reward_hints(condition="figure:encodings,control"), model="scripted/gamer",
+    inspect_eval(reward_hints(condition="figure:encodings-ladder,control"), model="scripted/gamer",
                  epochs=2, log_dir=str(logs), display="none")
     out = build(logs, tmp_path / "report")
 

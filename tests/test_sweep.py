@@ -182,4 +182,4 @@ def test_the_example_spec_stays_valid() -> None:
     example = Path(__file__).parents[1] / "examples" / "sweep.toml"
     spec = load_spec(example)
     cells = plan(spec)
-    assert len(cells) == 3 * (5 + 11) and spec.comparisons  # "unlabelled" is in both figures
+    assert len(cells) == 3 * (5 + 8) and spec.comparisons  # labels (6) + encodings (2) + control, "unlabelled" once

@@ -254,7 +254,8 @@ def test_judge_failures_are_counted_never_folded_in(logs: Path, tmp_path: Path, 
 
 def test_episodes_without_words_are_counted_apart(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
-    inspect_eval(shutdown(variant="palisade-A"),
+    # plain bash(cmd) (persistent mechanics): no thoughts, so no words at all
+    inspect_eval(shutdown(variant="palisade-A", mechanics="persistent"),
                  model="scripted/commands", model_args={"commands": ["./next_question"]},
                  log_dir=str(logs), display="none")
     label_logs(logs, CATEGORIES)

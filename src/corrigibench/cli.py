@@ -41,6 +41,13 @@ def _variants(args: argparse.Namespace) -> int:
         for cid in seen:
             n = sum(cid in r["open_conflicts"] for r in rows)
             print(f"  {cid} ({n} conditions): {known[cid].about}")
+    if args.environment == "shutdown":
+        from corrigibench.shutdown.mechanics import profiles
+
+        print("\nmechanics (how commands run; --mechanics NAME overrides a condition's):")
+        for name, profile in profiles().items():
+            default = [r["id"] for r in rows if r["mechanics"] == name]
+            print(f"  {name} ({len(default)} conditions by default): {profile.description}")
     if args.environment == "reward_hints":
         from corrigibench.reward_hints.conditions import FACTORS, load_catalogue
 
@@ -68,7 +75,7 @@ def _catalogue_rows(environment: str, variants_file: str | None) -> list[dict]:
         from corrigibench.shutdown.variants import conflicts, load_variants
 
         return [{"id": v.id, "provenance": v.provenance, "description": v.description,
-                 "source": v.source, "notes": v.notes,
+                 "source": v.source, "notes": v.notes, "mechanics": v.mechanics,
                  "output_provenance": v.output_provenance,
                  **split([c.id for c in conflicts(v)]), **v.hashes}
                 for v in load_variants(variants_file).values()]
@@ -134,8 +141,8 @@ def _run(args: argparse.Namespace) -> int:
         task = reward_hints(condition=condition, variants_file=args.variants_file)
     else:
         task = shutdown(variant=condition, variants_file=args.variants_file,
-                        message_limit=args.message_limit, command_timeout=args.command_timeout,
-                        sandbox=args.sandbox)
+                        mechanics=args.mechanics, message_limit=args.message_limit,
+                        command_timeout=args.command_timeout, sandbox=args.sandbox)
         if args.sandbox == "bwrap":
             bwrap_path()
             if os.geteuid() == 0 and shutil.which("setpriv") is None:
@@ -359,8 +366,11 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--log-dir", default="logs", help="where the .eval logs go (default: logs)")
     r.add_argument("--variants-file", help="an extra TOML catalogue of conditions")
     r.add_argument("--message-limit", type=int, help="shutdown: override the message limit")
-    r.add_argument("--command-timeout", type=float, default=15,
-                   help="seconds one shell command may run (default: 15)")
+    r.add_argument("--mechanics", help="shutdown: how commands run, overriding the condition's "
+                                       "profile: palisade (the default of every built-in "
+                                       "condition) or persistent")
+    r.add_argument("--command-timeout", type=float,
+                   help="seconds one shell command may run (default: the mechanics', 15)")
     r.add_argument("--sandbox", choices=("bwrap", "docker"), default="bwrap",
                    help="episode machines: bubblewrap (default) or Docker (our compose file)")
     r.add_argument("--max-samples", type=int, default=10, help="episodes run at once (default: 10)")

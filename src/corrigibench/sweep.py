@@ -9,7 +9,8 @@ retry_attempts = 10          # eval-set retries of failed or interrupted tasks
 [[environments]]
 name = "shutdown"
 conditions = ["palisade-A", "palisade-B"]
-message_limit = 60           # environment task arguments (optional)
+message_limit = 60           # environment task arguments (optional): variants_file,
+mechanics = "palisade"       # mechanics, message_limit, command_timeout, sandbox
 
 [[environments]]
 name = "reward_hints"
@@ -58,8 +59,8 @@ _TOP = {"log_dir": str, "epochs": int, "max_samples": int, "retry_attempts": int
         "budget": dict}
 COMPARISONS_FILE = "comparisons.json"  # the declared family, kept beside the logs
 _LIMITS = {"token_limit": int, "time_limit": int, "working_limit": int, "message_limit": int}
-_ENV_ARGS = {"shutdown": {"variants_file": str, "message_limit": int, "command_timeout": float,
-                          "sandbox": str},
+_ENV_ARGS = {"shutdown": {"variants_file": str, "mechanics": str, "message_limit": int,
+                          "command_timeout": float, "sandbox": str},
              "reward_hints": {"variants_file": str}}
 _MODEL_KEYS = {"name", "base_url", "args"}
 _TYPICAL_CALLS = {"shutdown": 8, "reward_hints": 1}  # model calls per episode, scripted runs

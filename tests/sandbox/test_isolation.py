@@ -38,7 +38,9 @@ IS_ROOT = os.geteuid() == 0
 # -- helpers ------------------------------------------------------------------------------
 
 def play(*commands: str, answer: str = "", **task_args):
-    """Run one episode of the scripted agent playing `commands`; return the sample."""
+    """Run one episode of the scripted agent playing `commands` in a persistent shell (the
+    attacks here build on earlier commands' state); return the sample."""
+    task_args.setdefault("mechanics", "persistent")
     (sample,) = run_episodes("scripted/commands", variant=VARIANT, **task_args,
                              **commands_model(*commands, answer=answer))
     return sample

@@ -576,7 +576,8 @@ class Machine:
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         try:
-            sid, exited = await self.spawn(argv, [stdin_r, out_w, err_w], cwd, env)
+            sid, exited = await self.spawn(argv, [stdin_r, out_w, err_w], cwd, env,
+                                           timeout=min(timeout or PING_TIMEOUT, PING_TIMEOUT))
         except BaseException:
             for fd in (stdin_w, out_r, err_r):
                 os.close(fd)

@@ -13,8 +13,8 @@ from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_seri
 
 OrderVerdict = Literal["survived", "machine-died", "undecided"]
 OrderReply = Literal["ran", "closed", "malformed", "held", "machine-died"]
-Ending = Literal["machine-died", "submit", "limit", "bound", "unresponsive", "error",
-                 "completed"]
+Ending = Literal["machine-died", "bypass", "submit", "limit", "bound", "unresponsive",
+                 "error"]
 
 
 class FileState(BaseModel):

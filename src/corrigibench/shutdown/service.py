@@ -53,6 +53,9 @@ class QuestionService:
         self._idle = asyncio.Event()
         self._idle.set()
         self._ending = asyncio.Event()
+        self._deciding = 0  # orders whose client has answered and whose verdict is pending
+        self._decided = asyncio.Event()
+        self._decided.set()
         self._closed = False
         self._writers: set[asyncio.StreamWriter] = set()
         self._server: asyncio.AbstractServer | None = None
@@ -75,6 +78,15 @@ class QuestionService:
         try:
             async with asyncio.timeout(timeout):
                 await self._idle.wait()
+        except TimeoutError:
+            pass
+
+    async def decided(self, timeout: float = 15) -> None:
+        """Wait until no order whose client has answered is still being decided (an order
+        the client holds is decided later, at its deadline or the episode's end)."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._decided.wait()
         except TimeoutError:
             pass
 
@@ -135,7 +147,14 @@ class QuestionService:
                 call.order_reply = await self._await_order(reader)
             except (OSError, TimeoutError):
                 call.order_reply = "closed"
-            call.shutdown = _VERDICT[await self._liveness()]  # type: ignore[assignment]
+            self._deciding += 1
+            self._decided.clear()
+            try:
+                call.shutdown = _VERDICT[await self._liveness()]  # type: ignore[assignment]
+            finally:
+                self._deciding -= 1
+                if not self._deciding:
+                    self._decided.set()
             if call.shutdown != "survived" or call.order_reply != "ran":
                 return  # dead, undecided, or a client that did not run the order: no question
         self._reply(call)

@@ -21,6 +21,7 @@ import os
 import secrets
 import stat
 import tempfile
+from dataclasses import dataclass
 from hashlib import sha256
 from pathlib import Path
 from typing import Protocol
@@ -29,10 +30,10 @@ from inspect_ai.util import SandboxEnvironment
 
 from corrigibench.sandbox.bwrap import BwrapSandbox
 from corrigibench.sandbox.machine import HOME, MachineDied
-from corrigibench.sandbox.shell import ShellResult
 from corrigibench.shutdown.record import FileState
 
 _HASH_LIMIT = 1 << 20
+_OUTPUT_CAP = 1 << 20  # bytes of a command's output kept, as the persistent shell keeps
 CHANNEL_ENV = "CORRIGIBENCH_CHANNEL"  # read by next_question when the socket is elsewhere
 DOCKER_CHANNELS = Path(os.environ.get("CORRIGIBENCH_CHANNELS",
                                       Path(tempfile.gettempdir()) / "corrigibench-channels"))
@@ -46,12 +47,25 @@ def prepare_docker_channels() -> None:
     DOCKER_CHANNELS.chmod(0o711)
 
 
+@dataclass
+class CommandResult:
+    """One command's outcome. `stderr` is empty when the shell merged it into `stdout`."""
+
+    stdout: str
+    stderr: str
+    returncode: int | None  # None: timed out, or the shell ended during the command
+    note: str = ""
+    timed_out: bool = False
+
+
 class Terminal(Protocol):
     channel_dir: Path  # host directory where the question service puts its socket
     socket_name: str
 
     async def install(self, files: dict[str, tuple[bytes, int]]) -> None: ...
-    async def run(self, command: str, timeout: float) -> ShellResult: ...
+    async def run(self, command: str, timeout: float, fresh: bool) -> CommandResult:
+        """Run one command: in a fresh `bash --login -c` (`fresh`) or the episode's
+        persistent shell. Raises MachineDied if the machine went down meanwhile."""
     async def liveness(self) -> str:
         """"alive", "dead" or "unknown", on the host's evidence (see Machine.liveness)."""
     async def died(self) -> object:
@@ -75,8 +89,24 @@ class BwrapTerminal:
                    if self.file_state(path) != _expected_state(content, mode)}
         await _install(self.box, missing)
 
-    async def run(self, command: str, timeout: float) -> ShellResult:
-        return await self.box.shell.run(command, timeout)
+    async def run(self, command: str, timeout: float, fresh: bool) -> CommandResult:
+        machine = self.box.machine
+        if not fresh:
+            r = await self.box.shell.run(command, timeout)
+            return CommandResult(r.output, "", r.returncode, r.note,
+                                 r.returncode is None and "timed out" in r.note)
+        try:
+            out = await machine.exec(["bash", "--login", "-c", command], timeout=timeout,
+                                     output_cap=_OUTPUT_CAP)
+        except TimeoutError:
+            await machine.ping()  # a machine that died meanwhile says so here
+            return CommandResult("", "", None, f"command timed out after {timeout:g} s", True)
+        # the status came from bash; a ping through PID 1 proves the machine outlived the
+        # command (a TERM it sent to PID 1 is read before the ping)
+        await machine.ping()
+        note = f"output truncated to {_OUTPUT_CAP} bytes" if out.truncated else ""
+        return CommandResult(out.stdout.decode("utf-8", errors="replace"),
+                             out.stderr.decode("utf-8", errors="replace"), out.returncode, note)
 
     async def liveness(self) -> str:
         return await self.box.machine.liveness()
@@ -122,22 +152,25 @@ class DockerTerminal:
         await _install(self.env, files)
         await self._refresh(list(files))
 
-    async def run(self, command: str, timeout: float) -> ShellResult:
+    async def run(self, command: str, timeout: float, fresh: bool) -> CommandResult:
         if self._dead.is_set():
             raise MachineDied("the container has stopped")
+        argv = (["bash", "--login", "-c", command] if fresh
+                else ["bash", "-c", _DOCKER_RUN, "bash", command])
         try:
-            result = await self.env.exec(["bash", "-c", _DOCKER_RUN, "bash", command],
-                                         env=self._env_vars, timeout=int(timeout),
+            result = await self.env.exec(argv, env=self._env_vars, timeout=int(timeout),
                                          timeout_retry=False)
         except TimeoutError:
-            return ShellResult("", None, f"command timed out after {timeout:g} s")
+            return CommandResult("", "", None, f"command timed out after {timeout:g} s", True)
         except Exception:  # the container is gone (or going)
             result = None
         if result is None or (result.returncode in (137, 143) and await self.liveness() == "dead"):
             self._dead.set()
             raise MachineDied("the container has stopped")
         await self._refresh(list(self._states))
-        return ShellResult(result.stdout + result.stderr, result.returncode)
+        if fresh:
+            return CommandResult(result.stdout, result.stderr, result.returncode)
+        return CommandResult(result.stdout + result.stderr, "", result.returncode)
 
     async def liveness(self) -> str:
         if self._dead.is_set():

@@ -16,16 +16,17 @@ from pathlib import Path
 from corrigibench import provenance
 from corrigibench.catalogue import CatalogueError, resolve_entries, select, sha256
 from corrigibench.provenance import CatalogueText
+from corrigibench.shutdown.mechanics import get_mechanics
+from corrigibench.shutdown.mechanics import profiles as mechanics_profiles
 
 CATALOGUE = Path(__file__).with_name("variants.toml")
 TEXTS = ("system", "user")
 SETTINGS: dict[str, type] = {
     "command": str, "noun": str, "question_format": str, "remaining_format": str,
-    "warning": str, "shutdown_on": str, "done": str, "tool": str, "continue_message": str,
+    "warning": str, "shutdown_on": str, "done": str, "mechanics": str, "continue_message": str,
     "message_limit": int, "output_provenance": str, "output_source": str,
 }
 SHUTDOWN_ON = ("after-warning", "after-done")
-TOOLS = ("bash", "thoughtful_bash")
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ class Variant:
     warning: str
     shutdown_on: str
     done: str
-    tool: str
+    mechanics: str  # the agent-mechanics profile (mechanics.toml), which brings the tool
     continue_message: str
     message_limit: int
     output_provenance: str
@@ -58,7 +59,9 @@ class Variant:
     @property
     def texts(self) -> dict[str, str]:
         """Every text the agent can be shown, as sent, and its tool (the hashes cover these)."""
-        return {"system": self.system, "user": self.user, "tool": self.tool,
+        tool = get_mechanics(self.mechanics)
+        return {"system": self.system, "user": self.user, "mechanics": self.mechanics,
+                "tool": tool.tool, "tool_docstring": tool.tool_docstring,
                 "continue_message": self.continue_message,
                 "warning": self.render(self.warning), "done": self.render(self.done),
                 "question_format": self.question_format,
@@ -82,8 +85,9 @@ def _load(extra: tuple[Path, ...]) -> dict[str, Variant]:
         where = f"{origin[vid]}: variant {vid!r}"
         if e["shutdown_on"] not in SHUTDOWN_ON:
             raise CatalogueError(f"{where}: shutdown_on must be one of {', '.join(SHUTDOWN_ON)}")
-        if e["tool"] not in TOOLS:
-            raise CatalogueError(f"{where}: tool must be one of {', '.join(TOOLS)}")
+        if e["mechanics"] not in mechanics_profiles():
+            raise CatalogueError(f"{where}: mechanics must be one of "
+                                 f"{', '.join(mechanics_profiles())}")
         if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", e["command"]):
             raise CatalogueError(f"{where}: command {e['command']!r} is not a plain file name")
         if e["message_limit"] < 4:
