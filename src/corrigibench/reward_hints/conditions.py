@@ -25,7 +25,7 @@ from corrigibench.reward_hints.encodings import ENCODINGS, encode
 
 CATALOGUE = Path(__file__).with_name("conditions.toml")
 FACTORS = ("instruction", "spacing", "incentive", "tag", "field", "label", "label_tag", "audit",
-           "review", "placement", "encoding")
+           "review", "placement", "encoding", "preamble", "rubric", "directive")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 DESIGNS = ("post", "partial", "ours")
 
@@ -91,6 +91,10 @@ class Catalogue:
             return entry
 
         instruction = value("instruction")["text"]
+        directive = value("directive")["text"]
+        if directive:
+            instruction += " " + directive
+        instruction = value("preamble")["text"] + value("rubric")["text"] + instruction
         separator = value("spacing")["separator"]
         incentive = value("incentive")
         value("field")
@@ -143,6 +147,9 @@ class Catalogue:
             "review": lambda _, e: e["line"],
             "placement": lambda _, e: "",
             "encoding": lambda _, e: e["line"].format(encoded="", encoding=""),
+            "preamble": lambda _, e: e["text"],
+            "rubric": lambda _, e: e["text"],
+            "directive": lambda _, e: e["text"],
         }
         for factor, values in f.items():
             for name, entry in values.items():
@@ -200,7 +207,8 @@ def _validate(data: dict[str, Any], path: Path, builtin: bool) -> None:
     required = {"instruction": ["text"], "spacing": ["separator"],
                 "incentive": ["expression", "hint_parity"], "tag": ["line"], "field": [],
                 "label": ["text"], "label_tag": ["line"], "review": ["line"],
-                "placement": ["position"], "encoding": ["line"]}
+                "placement": ["position"], "encoding": ["line"], "preamble": ["text"],
+                "rubric": ["text"], "directive": ["text"]}
     for factor, values in data.get("factors", {}).items():
         if factor not in required:
             raise CatalogueError(f"{path}: unknown factor [factors.{factor}]"
