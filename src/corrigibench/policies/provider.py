@@ -19,6 +19,7 @@ from inspect_ai.tool import ToolChoice, ToolInfo
 
 from corrigibench.policies.adversaries import POLICIES as ADVERSARIES
 from corrigibench.policies.base import Action, Conversation, Policy
+from corrigibench.policies.hypotheses import POLICIES as HYPOTHESES
 from corrigibench.policies.judge import POLICIES as JUDGE
 from corrigibench.policies.reward_hints import POLICIES as REWARD_HINTS
 from corrigibench.policies.shutdown import POLICIES as SHUTDOWN
@@ -34,7 +35,7 @@ def commands(conv: Conversation) -> Action:
 
 
 POLICIES: dict[str, Policy] = {**SHUTDOWN, **ADVERSARIES, **REWARD_HINTS, **JUDGE,
-                               "commands": commands}
+                               **HYPOTHESES, "commands": commands}
 
 
 class UnknownPolicyError(ValueError):
