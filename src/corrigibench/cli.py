@@ -406,7 +406,7 @@ def _traces(args: argparse.Namespace) -> int:
     cells.to_csv(out / "rates.csv", index=False, float_format="%.6f")
     outcomes.to_csv(out / "rates_by_outcome.csv", index=False, float_format="%.6f")
     if args.format == "markdown":
-        from corrigibench.report import render_plain
+        from corrigibench.report.documents import render_plain
         from corrigibench.traces.summary import wide
 
         print("## Reasoning categories per cell: episodes with it / episodes labelled (rate, 95% "

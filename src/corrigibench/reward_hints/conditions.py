@@ -66,6 +66,11 @@ class Catalogue:
     presets: dict[str, dict[str, Any]]
     figures: dict[str, list[str]]
 
+    @property
+    def defaults(self) -> dict[str, str]:
+        """The value each factor takes when a condition does not set it."""
+        return dict(self.data["defaults"])
+
     def values(self, factor: str) -> list[str]:
         if factor == "audit":
             return ["none", *(str(v) for v in self.data["lines"]["audit"]["values"])]
