@@ -18,6 +18,7 @@ from corrigibench.stats import proportion_ci
 from corrigibench.sweep import Spec, models, run, tasks
 
 Cell = tuple[str, str, str]  # (environment, model, condition)
+ADAPTIVE_FILE = "adaptive.json"  # the summary, in the sweep's log directory
 
 
 def open_cells(counts: dict[Cell, tuple[int, int, int]], halfwidth: float,
@@ -135,7 +136,7 @@ def run_adaptive(spec: Spec, halfwidth: float, max_epochs: int | dict[Cell, int]
                                  "saved": caps[cell] - used})
     summary["episodes"] = sum(c["episodes"] for c in summary["cells"])
     summary["saved"] = sum(c["saved"] for c in summary["cells"])
-    (spec.log_dir / "adaptive.json").write_text(json.dumps(summary, indent=2))
+    (spec.log_dir / ADAPTIVE_FILE).write_text(json.dumps(summary, indent=2))
     return summary
 
 

@@ -196,7 +196,7 @@ def _sweep(args: argparse.Namespace) -> int:
     from corrigibench.table import episodes, render, summarize
 
     if args.target_halfwidth is not None or spec.budget_tokens is not None:
-        from corrigibench.adaptive import run_adaptive
+        from corrigibench.adaptive import ADAPTIVE_FILE, run_adaptive
 
         if args.target_halfwidth is not None:
             if args.max_epochs is None:
@@ -217,7 +217,7 @@ def _sweep(args: argparse.Namespace) -> int:
         left = "not run" if summary["stopped"] else "saved"
         print(f"\n{summary['rounds']} rounds, {summary['episodes']} episodes of {fixed} planned "
               f"({summary['saved']} {left}), {summary['tokens_used']} tokens; per cell in "
-              f"{spec.log_dir / 'adaptive.json'}")
+              f"{spec.log_dir / ADAPTIVE_FILE}")
         if summary["stopped"]:
             print(f"Stopped: {summary['stopped']} (raise [budget] tokens and run again to go on)")
             return 1

@@ -75,7 +75,8 @@ def number(x: object, digits: int = 3) -> str:
 
 
 def markdown_table(rows: list[dict[str, object]] | "pd.DataFrame") -> str:
-    """A Markdown table of already formatted cells (a "|" inside a cell is escaped)."""
+    """A Markdown table: text as it is, numbers through `number`, missing values as "–"
+    (a "|" inside a cell is escaped)."""
     import pandas as pd
 
     frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
@@ -83,7 +84,12 @@ def markdown_table(rows: list[dict[str, object]] | "pd.DataFrame") -> str:
         return "(none)\n"
 
     def cell(value: object) -> str:
-        text = DASH if not isinstance(value, (list, tuple)) and missing(value) else str(value)
+        if isinstance(value, (list, tuple)):
+            text = ", ".join(str(v) for v in value)
+        elif isinstance(value, str):
+            text = value
+        else:
+            text = number(value)
         return text.replace("|", "\\|").replace("\n", " ")
 
     lines = ["| " + " | ".join(cell(c) for c in frame.columns) + " |",

@@ -136,7 +136,8 @@ class Hypotheses:
         return list(dict.fromkeys(out))
 
     def select(self, ids: list[str]) -> Hypotheses:
-        """Only these hypotheses (with their sub-hypotheses) and the contrasts they use."""
+        """Only these hypotheses (with their sub-hypotheses), the contrasts they use, and the
+        ladders two or more of whose rungs those contrasts compare."""
         unknown = [i for i in ids if i not in self.hypotheses]
         if unknown:
             raise HypothesesError(f"{self.path}: unknown hypothesis {unknown[0]!r}"
@@ -145,8 +146,9 @@ class Hypotheses:
         hypotheses = {h: v for h, v in self.hypotheses.items() if h in keep}
         used = {c for h in hypotheses.values() for c in h.predicts}
         contrasts = {c: v for c, v in self.contrasts.items() if c in used}
-        envs = {c.environment for c in contrasts.values()}
-        ladders = {k: v for k, v in self.ladders.items() if v.environment in envs}
+        used_conditions = {(c.environment, x) for c in contrasts.values() for x in c.conditions}
+        ladders = {k: v for k, v in self.ladders.items()  # a ladder two of whose rungs are used
+                   if sum((v.environment, x) in used_conditions for x in v.conditions) >= 2}
         return replace(self, hypotheses=hypotheses, contrasts=contrasts, ladders=ladders)
 
 
