@@ -10,6 +10,8 @@ command -v bwrap >/dev/null || need+=(bubblewrap)
 command -v setpriv >/dev/null || need+=(util-linux)
 command -v cc >/dev/null || command -v gcc >/dev/null || need+=(gcc libc6-dev)
 command -v c++ >/dev/null || command -v g++ >/dev/null || need+=(g++)  # llama-cpp-python
+# headless Chromium: the report's browser check (tests/test_report.py) renders it to PNG
+command -v chromium >/dev/null || command -v chromium-browser >/dev/null || need+=(chromium)
 if ((${#need[@]})); then
   echo "setup: installing ${need[*]}"
   sudo=""

@@ -3,7 +3,9 @@
 `scripted/commands` runs the shell commands given with `-M commands=...` (a list, or one
 string of newline-separated commands) and then submits `-M answer=...`: it is how the
 isolation tests play an adversarial agent. `scripted/judge` answers the reasoning-category
-prompts of `corrigibench traces` (see judge.py). Any policy takes `-M delay=SECONDS` to
+prompts of `corrigibench traces` (see judge.py). The hypothesis agents (`ambiguity`,
+`rlvr-grader`, `survival`, `nerd-sniped`; hypotheses.py) each play one explanation in both
+environments, the ground truth of `corrigibench study hypotheses`. Any policy takes `-M delay=SECONDS` to
 stand in for an API's latency (benchmarks, interruption tests).
 """
 

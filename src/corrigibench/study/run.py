@@ -187,6 +187,7 @@ def run(study: Study, display: str = "plain") -> dict[str, Any]:
 
 def settings(study: Study, rows: list[tuple[CellPlan, int]]) -> dict[str, Any]:
     return {"hypotheses": str(study.hypotheses.path), "layer": study.layer,
+            "only": sorted(study.hypotheses.hypotheses),
             "models": [m.name for m in study.models],
             "design": {"adaptive": study.design.adaptive,
                        "epochs": study.design.epochs,
@@ -208,6 +209,8 @@ def evaluate(log_dir: str | Path) -> dict[str, Any]:
     hypotheses = load_hypotheses(log_dir / STUDY_DIR / HYPOTHESES_COPY)
     # the stored copy sits beside the logs: relative variants files resolve where they were
     hypotheses = replace(hypotheses, path=Path(stored["hypotheses"]))
+    if set(stored.get("only", hypotheses.hypotheses)) != set(hypotheses.hypotheses):
+        hypotheses = hypotheses.select(stored["only"])  # the study ran with --only
     eps = episodes(log_dir)
     try:
         labels = labels_frame(log_dir)
