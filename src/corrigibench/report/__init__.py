@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 from inspect_ai.log import read_eval_log
 
-from corrigibench.formatting import percent
+from corrigibench.formatting import interval, percent
 from corrigibench.report import figures as draw
 from corrigibench.report import tables
 from corrigibench.report.documents import Section, html_document, markdown, render_plain
@@ -112,12 +112,17 @@ def _summary(log_dir: Path, eps: pd.DataFrame, cells: pd.DataFrame,
             continue
         total_hits = int(group[hits].fillna(0).sum())
         top, low = shown.loc[shown["rate"].idxmax()], shown.loc[shown["rate"].idxmin()]
+        overall = (f"{environment}: {hits} in {total_hits} of {int(group['n'].sum())} valid "
+                   f"episodes over {len(group)} cells")
+        if top["rate"] == low["rate"]:
+            paragraphs.append(f"{overall}; every cell with valid episodes at "
+                              f"{percent(top['rate'])}.")
+            continue
         paragraphs.append(
-            f"{environment}: {hits} in {total_hits} of {int(group['n'].sum())} valid episodes "
-            f"over {len(group)} cells; highest {top['model']} / {top['variant']} "
-            f"{percent(top['rate'])} ({percent(top['ci_low'])}–{percent(top['ci_high'])}, "
+            f"{overall}; highest {top['model']} / {top['variant']} "
+            f"{percent(top['rate'])} ({interval(top['ci_low'], top['ci_high'])}, "
             f"n = {int(top['n'])}); lowest {low['model']} / {low['variant']} "
-            f"{percent(low['rate'])} ({percent(low['ci_low'])}–{percent(low['ci_high'])}, "
+            f"{percent(low['rate'])} ({interval(low['ci_low'], low['ci_high'])}, "
             f"n = {int(low['n'])}).")
     if family is not None and "p_holm" in family:
         significant = int(family["significant"].fillna(False).astype(bool).sum())

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from corrigibench.formatting import DASH, missing
+from corrigibench.formatting import DASH, markdown_table, missing
 from corrigibench.report.figures import Drawn
 
 
@@ -64,26 +64,17 @@ def markdown(title: str, sections: list[Section]) -> str:
     return "\n".join(parts)
 
 
-def _md_cell(value: object) -> str:
+def _md_cell(value: object) -> object:
+    """Links as Markdown links; everything else as formatting.markdown_table shows it."""
     if isinstance(value, Link):
-        text = f"[{value.text}]({value.href.replace(' ', '%20')})"
-    elif isinstance(value, list):
-        text = " ".join(_md_cell(v) for v in value) or DASH
-    elif missing(value):
-        text = DASH
-    else:
-        text = str(value)
-    return text.replace("|", "\\|").replace("\n", " ")
+        return f"[{value.text}]({value.href.replace(' ', '%20')})"
+    if isinstance(value, list):
+        return " ".join(str(_md_cell(v)) for v in value) or DASH
+    return value
 
 
 def _md_table(frame: pd.DataFrame) -> str:
-    if frame.empty:
-        return "(none)\n"
-    lines = ["| " + " | ".join(_md_cell(c) for c in frame.columns) + " |",
-             "|" + "|".join("---" for _ in frame.columns) + "|"]
-    lines += ["| " + " | ".join(_md_cell(v) for v in row) + " |"
-              for row in frame.itertuples(index=False)]
-    return "\n".join(lines) + "\n"
+    return markdown_table(frame.map(_md_cell) if not frame.empty else frame)
 
 
 def render_plain(frame: pd.DataFrame) -> str:

@@ -152,7 +152,7 @@ def verdict_grid(verdicts: pd.DataFrame, hypotheses: list[tuple[str, str]],
     """The verdict matrix as a coloured grid: rows hypotheses, columns contrasts."""
     from matplotlib.patches import Patch, Rectangle
 
-    fig = Figure(figsize=(max(6, 0.42 * len(contrasts) + 3.2), 0.42 * len(hypotheses) + 2.6))
+    fig = Figure(figsize=(0.42 * len(contrasts) + 3.2, 0.42 * len(hypotheses) + 2.6))
     ax = fig.subplots()
     for i, (hid, name) in enumerate(hypotheses):
         for j, cid in enumerate(contrasts):
@@ -170,6 +170,7 @@ def verdict_grid(verdicts: pd.DataFrame, hypotheses: list[tuple[str, str]],
                     color="white" if v["verdict"] in ("supports", "contradicts") else "black")
     ax.set_xlim(0, len(contrasts))
     ax.set_ylim(len(hypotheses), 0)
+    ax.set_aspect("equal")
     ax.set_xticks([j + 0.5 for j in range(len(contrasts))], contrasts, rotation=55,
                   ha="right", fontsize=7)
     ax.set_yticks([i + 0.5 for i in range(len(hypotheses))], [n for _, n in hypotheses],

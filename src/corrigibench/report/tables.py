@@ -11,7 +11,6 @@ import pandas as pd
 
 from corrigibench.formatting import DASH, interval, missing, number, p_value, percent, signed
 from corrigibench.report.documents import Link
-from corrigibench.table import RATE_OF
 
 
 def log_link(log: str, out: Path) -> Link:
