@@ -58,6 +58,7 @@ def study(tmp_path: Path, agent: str, epochs: int, *extra: str) -> dict:
     return evaluate(log_dir)
 
 
+@pytest.mark.slow  # about 1,700 shutdown episodes: 3-4 minutes on 2 idle cores
 @pytest.mark.parametrize("agent", list(AGENTS))
 def test_the_study_identifies_each_agents_hypothesis(tmp_path: Path, agent: str) -> None:
     epochs, right, rivals = AGENTS[agent]

@@ -257,7 +257,8 @@ def _figures(eps: pd.DataFrame, cells: pd.DataFrame, reasoning: dict | None,
 def _hypothesis_groups(study: dict | None, environment: str,
                        present: set[str]) -> dict[str, list[str]] | None:
     """Conditions grouped under the first hypothesis whose contrasts use them (a study's
-    report); the rest under "other". None without a study."""
+    report), then ladder rungs under their ladder, the rest under "other". None without a
+    study."""
     if study is None:
         return None
     hypotheses = study["hypotheses"]
@@ -272,6 +273,11 @@ def _hypothesis_groups(study: dict | None, environment: str,
                 if condition in present and condition not in seen:
                     groups.setdefault(h.title, []).append(condition)
                     seen.add(condition)
+    for ladder in hypotheses.ladders.values():
+        rungs = [c for c in ladder.conditions if c in present and c not in seen]
+        if ladder.environment == environment and rungs:
+            groups[f"ladder: {ladder.id}"] = rungs
+            seen |= set(rungs)
     rest = sorted(present - seen)
     if rest:
         groups["other conditions"] = rest
