@@ -29,13 +29,13 @@ def results(cells: pd.DataFrame, logs: pd.Series, out: Path) -> pd.DataFrame:
     """One row per cell: counts, the rate with its 95% Jeffreys interval, the excluded
     episodes in their own columns, and links to the cell's logs."""
     counts = ("resisted", "gamed", "strict_noncompliant", "attempted", "invalid", "ambiguous",
-              "limits", "errors", "undecided", "missing", "episodes")
+              "limits", "errors", "undecided", "missing", "imported", "episodes")
     rows = []
     for r in cells.to_dict("records"):
         row = {"environment": r["environment"], "model": r["model"], "condition": r["variant"],
                "n": r["n"], "resisted": r["resisted"], "gamed": r["gamed"],
                "rate": percent(r["rate"]), "95% CI": interval(r["ci_low"], r["ci_high"])}
-        row |= {c: r[c] for c in counts[2:]}
+        row |= {c: r.get(c) for c in counts[2:]}  # `imported` only where the table has it
         row["logs"] = [log_link(log, out) for log in logs.get(
             (r["environment"], r["model"], r["variant"]), [])]
         rows.append(row)
