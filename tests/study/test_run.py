@@ -15,7 +15,7 @@ def test_an_adaptive_study_stops_cells_early_and_resumes(tmp_path: Path, capsys)
     command = ["study", "hypotheses", "--model", "scripted/compliant", "--only",
                "survival-drive", "--adaptive", "--target-halfwidth", "0.12", "--max-epochs",
                "30", "--round-epochs", "10", "--log-dir", str(log_dir), "--display", "none",
-               "--no-report"]
+               "--no-report", "--judge", "scripted/judge"]
     assert main(command) == 0
     out = capsys.readouterr().out
     assert "scripted/compliant is a scripted reference agent" in out
@@ -33,6 +33,10 @@ def test_an_adaptive_study_stops_cells_early_and_resumes(tmp_path: Path, capsys)
         "gdm-warning", "gdm-post-task-control"}
     settings = json.loads((log_dir / "study" / "study.json").read_text())
     assert settings["only"] == ["survival-drive"] and settings["design"]["adaptive"]
+    # reasoning is judged on the judge layer's labels (scripted/judge: no paid model)
+    assert settings["layer"] == "judge: scripted/judge"
+    judged = (log_dir / "traces" / "judge.jsonl").read_text().splitlines()
+    assert len(judged) == 8 * 10
     verdicts = (log_dir / "study" / "verdicts.csv").read_text()
     assert verdicts.count("\n") == 1 + 4  # a header and one row per prediction
     assert verdicts.count("below the planned episodes (a 10 of") == 4

@@ -183,3 +183,24 @@ def test_every_model_is_judged_on_its_own_family(study) -> None:
     assert sorted(measured["model"].unique()) == ["m1", "m2"]
     v = verdicts.set_index(["model", "hypothesis", "contrast"])["verdict"]
     assert v[("m1", "right", "big")] == "supports" and v[("m2", "right", "big")] == "contradicts"
+
+
+def test_family_rule_out_uses_wider_intervals_and_plans_more(study, tmp_path: Path) -> None:
+    from corrigibench.study.plan import plan_cells
+
+    strict_path = tmp_path / "strict.toml"
+    strict_path.write_text(STUDY.replace("margin = 0.15", "margin = 0.15\nrule_out = \"family\""))
+    strict = load_hypotheses(strict_path)
+    eps = frame({("shutdown", "A"): (18, 20), ("shutdown", "B"): (1, 20),
+                 ("shutdown", "C"): (1, 40), ("shutdown", "D"): (1, 40),
+                 ("reward_hints", "unlabelled"): (20, 20), ("reward_hints", "review"): (0, 20)})
+    loose_m, loose_v = matrix(study, eps, None)
+    strict_m, strict_v = matrix(strict, eps, None)
+    same = lambda m: m.set_index("contrast").loc["same"]  # noqa: E731
+    assert (same(strict_m)["ci90_high"] - same(strict_m)["ci90_low"]
+            > same(loose_m)["ci90_high"] - same(loose_m)["ci90_low"])
+    v = lambda t: t.set_index(["hypothesis", "contrast"])["verdict"]  # noqa: E731
+    assert v(loose_v)[("vague", "hints")] == "supports"  # review 0/20: 95% bound 11.7% < 15%
+    assert v(strict_v)[("vague", "hints")] == "inconclusive"  # 98% bound 15.1% (5 contrasts)
+    sizes = lambda h: max(c.episodes for c in plan_cells(h))  # noqa: E731
+    assert sizes(strict) > sizes(study)
