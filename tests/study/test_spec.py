@@ -71,6 +71,9 @@ def test_the_builtin_file_names_every_hypothesis_of_the_issue_and_resolves() -> 
     (('precedence = "a > b"', 'precedence = "a > b ± 0.1"'), "only an ≈ prediction takes a margin"),
     (("schema = 1", "schema = 1\n[defaults]\nmargin = 2"), "between 0 and 1"),
     (("schema = 1", "schema = 1\n[defaults]\nrule_out = \"never\""), "must be one of contrast, family"),
+    (('source = "s"', 'source = "s"\nparent = "later"\n[hypotheses.later]\ntitle = "t"\n'
+                      'description = "d"\nsource = "s"\npredicts = { precedence = "a < b" }'),
+     "'later' must come before its sub-hypotheses"),
 ])
 def test_a_wrong_file_is_one_line_naming_the_entry(tmp_path: Path, change, fragment) -> None:
     old, new = change

@@ -75,6 +75,14 @@ same = "a > b"
 vs-value = "a ≈ 0"
 hints = "a ≈ b"
 
+[hypotheses.wrong-sub]
+title = "a refinement of wrong"
+description = "d"
+source = "s"
+parent = "wrong"
+[hypotheses.wrong-sub.predicts]
+same = "a ≈ b"
+
 [hypotheses.vague]
 title = "vague"
 description = "d"
@@ -154,6 +162,11 @@ def test_each_rule(study) -> None:
                                              "0 inconclusive, 0 not computable")
     assert lines.loc["wrong", "verdict"] == "contradicted"
     assert lines.loc["wrong", "summary"].startswith("contradicted: 1 of 4 predictions borne out")
+    # its own prediction holds, but its parent is contradicted: at most undecided
+    assert v[("wrong-sub", "same")] == "supports"
+    assert lines.loc["wrong-sub", "verdict"] == "undecided"
+    assert lines.loc["wrong-sub", "summary"].startswith(
+        "undecided (its parent, wrong, is contradicted): 1 of 1 predictions borne out")
 
 
 def test_too_few_episodes_is_inconclusive_and_says_so(study) -> None:

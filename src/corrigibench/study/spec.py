@@ -244,6 +244,8 @@ def load_hypotheses(path: str | Path | None = None) -> Hypotheses:
         if parent is not None and parent not in raw:
             raise fail(f"{where} parent", f"unknown hypothesis {parent!r}"
                        f"{suggest(str(parent), list(raw))}")
+        if parent is not None and parent not in hypotheses:
+            raise fail(f"{where} parent", f"{parent!r} must come before its sub-hypotheses")
         categories = entry.get("categories", [])
         if not isinstance(categories, list) or not all(isinstance(c, str) for c in categories):
             raise fail(f"{where} categories", "must be a list of category names")

@@ -230,7 +230,11 @@ def evidence(study: Hypotheses, contrast: Contrast, categories: tuple[str, ...],
 
 
 def summarize(study: Hypotheses, verdicts: pd.DataFrame) -> pd.DataFrame:
-    """One row per model and hypothesis: the verdict and the counts behind it, in words."""
+    """One row per model and hypothesis: the verdict and the counts behind it, in words.
+
+    A sub-hypothesis refines its parent: when the parent is contradicted, the sub-hypothesis
+    is at most undecided, however its own (narrower) predictions fare. Parents come before
+    their sub-hypotheses in the file, so they are judged first."""
     rows = []
     for (model, hid), group in verdicts.groupby(["model", "hypothesis"], sort=False):
         h = study.hypotheses[hid]
@@ -246,7 +250,15 @@ def summarize(study: Hypotheses, verdicts: pd.DataFrame) -> pd.DataFrame:
             overall = "undecided"
         named = {v: ", ".join(group.loc[group["verdict"] == v, "contrast"])
                  for v in (SUPPORTS, CONTRADICTS)}
-        line = (f"{overall}: {s} of {total} predictions borne out"
+        parent = next((r for r in rows if r["model"] == model and r["hypothesis"] == h.parent),
+                      None)
+        if overall == "supported" and parent is not None and parent["verdict"] == "contradicted":
+            # a refinement of a contradicted hypothesis: its own predictions cannot carry it
+            overall = "undecided"
+            prefix = f"undecided (its parent, {h.parent}, is contradicted)"
+        else:
+            prefix = overall
+        line = (f"{prefix}: {s} of {total} predictions borne out"
                 + (f" ({named[SUPPORTS]})" if s else "")
                 + f", {c} contradicted" + (f" ({named[CONTRADICTS]})" if c else "")
                 + f", {i} inconclusive, {x} not computable")
