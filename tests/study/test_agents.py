@@ -71,9 +71,14 @@ def test_the_study_identifies_each_agents_hypothesis(tmp_path: Path, agent: str)
     assert [h for h in TOP_LEVEL if verdict[h] == "supported"] == [right], lines
     # every line gives its counts, never a bare word
     for line in summary["summary"]:
-        assert re.match(r"^(supported|contradicted|undecided): \d+ of \d+ predictions borne out",
-                        line), line
+        assert re.match(r"^(supported|contradicted|undecided)"
+                        r"( \(its parent, [a-z-]+, is contradicted\))?: "
+                        r"\d+ of \d+ predictions borne out", line), line
         assert "contradicted" in line and "inconclusive" in line and "not computable" in line
+    parents = summary["parent"].dropna()
+    for sub, parent in parents.items():  # a refinement of a contradicted hypothesis
+        if verdict[parent] == "contradicted":
+            assert verdict[sub] != "supported", lines
     verdicts = result["verdicts"]
     assert set(verdicts["verdict"]) <= {"supports", "contradicts", "inconclusive",
                                         "not computable"}
