@@ -60,6 +60,10 @@ def test_report_from_both_environments(report: Path) -> None:
                if line.startswith("| shutdown | scripted/saboteur-move | palisade-A | 2 | 2 |"))
     assert "| 100.0% |" in row and re.search(r"\| \d+\.\d–100\.0% \|", row)
     assert "figures/shutdown-rates.png" in md and "figures/study-verdicts-scripted_rlvr-grader.png" in md
+    # a verdict-matrix cell: the verdict's symbol, the prediction, the measured difference
+    matrix = md.split("Verdict matrix", 1)[1]
+    row = next(line for line in matrix.splitlines() if line.startswith("| condition-over-emphasis"))
+    assert row.count("?\u00a0a\u00a0>\u00a0b\u00a0(0%)") == 3, row  # 2/2 vs 2/2 thrice
 
     with open(report / "cells.csv") as f:
         cells = {(r["model"], r["variant"]): r for r in csv.DictReader(f)}
@@ -165,3 +169,20 @@ window.addEventListener('load', () => {
       .filter(box => box.scrollWidth > box.clientWidth).length}));
 });
 </script>"""
+
+
+def test_an_environment_with_no_valid_episode_gets_no_empty_figures(tmp_path: Path) -> None:
+    """All answers invalid: the summary says so, and no blank rate, heat-map or factor figure
+    is drawn (a rebuild also drops the figures an earlier build drew)."""
+    logs = tmp_path / "logs"
+    inspect_eval(reward_hints(condition="unlabelled,control,label-misaligned"),
+                 model="scripted/invalid", log_dir=str(logs), display="none")
+    out = tmp_path / "out"
+    (out / "figures").mkdir(parents=True)
+    (out / "figures" / "reward_hints-heatmap.png").write_bytes(b"stale")
+    build(logs, out)
+    md = (out / "report.md").read_text()
+    assert "reward_hints: no valid episode in any cell." in md
+    assert list((out / "figures").iterdir()) == []
+    visible = re.sub(r"<[^>]+>", " ", (out / "report.html").read_text())
+    assert not re.search(r"\bnan\b|\bNaN\b|\bNone\b", visible)

@@ -9,6 +9,7 @@ import os
 import re
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from corrigibench.catalogue import CatalogueError
 
@@ -18,6 +19,15 @@ DEFAULT_CONDITION = {"shutdown": "palisade-A", "reward_hints": "unlabelled"}
 
 class UsageError(ValueError):
     """Bad input from the user: reported as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors on one line (no usage block): `corrigibench: error: ...`
+    and where to look, exit status 2. Subcommands inherit it (add_subparsers uses the
+    parent's class)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"corrigibench: error: {self.prog}: {message} (see {self.prog} --help)\n")
 
 
 def _variants(args: argparse.Namespace) -> int:
@@ -236,8 +246,11 @@ def _study(args: argparse.Namespace) -> int:
     from corrigibench.study.render import summary_table
 
     hypotheses = load_hypotheses(args.hypotheses)
-    if args.only:
-        hypotheses = hypotheses.select([h.strip() for h in args.only.split(",") if h.strip()])
+    if args.only is not None:
+        only = [h.strip() for h in args.only.split(",") if h.strip()]
+        if not only:
+            raise UsageError("--only needs at least one hypothesis id")
+        hypotheses = hypotheses.select(only)
     check_catalogues(hypotheses)
     names = [m.strip() for m in args.model.split(",") if m.strip()]
     if not names:
@@ -428,7 +441,7 @@ def _plain(text: str) -> str:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="corrigibench", description=__doc__)
+    p = _Parser(prog="corrigibench", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
     v = sub.add_parser("variants", help="list an environment's conditions with provenance")
@@ -561,7 +574,10 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    try:
+        args = parser().parse_args(argv)
+    except SystemExit as ex:  # --help, or a usage error already printed on one line
+        return ex.code if isinstance(ex.code, int) else 2
     epochs = getattr(args, "epochs", None)
     if epochs is not None and epochs < 1:
         print("corrigibench: error: --epochs must be at least 1", file=sys.stderr)

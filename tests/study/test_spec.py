@@ -149,11 +149,34 @@ def test_dry_run_prints_the_plan_and_its_cost(capsys, tmp_path: Path) -> None:
     (["--target-halfwidth", "0.7"], "--target-halfwidth must be between 0 and 0.5"),
     (["--epochs", "0"], "--epochs must be at least 1"),
     (["--hypotheses", "/nonexistent.toml"], "no such file"),
+    (["--only", " , "], "--only needs at least one hypothesis id"),
+    (["--epochs", "abc"], "argument --epochs: invalid int value: 'abc'"),
+    (["--display", "loud"], "argument --display: invalid choice: 'loud'"),
+    (["--max-epochs", "0", "--adaptive"], "--max-epochs must be at least 1"),
+    (["-M", "seed"], "-M expects key=value"),
 ])
 def test_bad_options_are_one_line(capsys, args, fragment) -> None:
     assert main(["study", "hypotheses", "--model", "scripted/compliant", "--dry-run", *args]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and fragment in err[0], err
+    assert err[0].startswith("corrigibench: error: ")
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("schema = 1\n[contrasts.x\n", "not valid TOML"),
+    (MINIMAL.replace('precedence = "a > b"', 'precedence = "a >> b"'), "is not one of"),
+    (MINIMAL.replace('"gdm-warning"', '"gdm-warnin"'), "did you mean gdm-warning"),
+    ("schema = 1\n", "no [hypotheses.<id>] entries"),
+])
+def test_a_bad_hypotheses_file_is_one_line_from_the_command(capsys, tmp_path: Path, text,
+                                                            fragment) -> None:
+    path = write(tmp_path, text)
+    code = main(["study", "hypotheses", "--model", "scripted/compliant", "--hypotheses",
+                 str(path), "--log-dir", str(tmp_path / "logs"), "--display", "none"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert err[0].startswith(f"corrigibench: error: {path}") and fragment in err[0], err
+    assert not (tmp_path / "logs").exists()  # nothing run, nothing written
 
 
 def test_builtin_path_is_package_data() -> None:

@@ -41,6 +41,8 @@ def build(log_dir: str | Path, out_dir: str | Path | None = None) -> Path:
     cells = summarize(eps)
     figures_dir = out / "figures"
     figures_dir.mkdir(parents=True, exist_ok=True)
+    for stale in [*figures_dir.glob("*.png"), *figures_dir.glob("*.svg")]:
+        stale.unlink()  # figures of an earlier build that this one may not draw
     eps.assign(factors=eps["factors"].map(lambda f: json.dumps(f) if isinstance(f, dict) else "")
                ).to_csv(out / "episodes.csv", index=False)
     cells.to_csv(out / "cells.csv", index=False, float_format="%.6f")
@@ -167,8 +169,10 @@ def _study_sections(study: dict, cells: pd.DataFrame, figures_dir: Path) -> list
     rows = [(h.id, ("└ " if h.parent else "") + h.title)
             for h in hypotheses.hypotheses.values()]
     sections = [Section("Hypothesis study", [
-        f"Hypotheses from `{settings['hypotheses']}` ({len(hypotheses.hypotheses)} hypotheses, "
-        f"{len(hypotheses.contrasts)} contrasts). " + design_text(settings),
+        f"Hypotheses from `{settings['hypotheses']}` "
+        f"({_count(len(hypotheses.hypotheses), 'hypothesis', 'hypotheses')}, "
+        f"{_count(len(hypotheses.contrasts), 'contrast', 'contrasts')}). "
+        + design_text(settings),
         f"Each contrast: the difference a − b with Newcombe's 95% interval (against a value: "
         f"the Jeffreys interval), Fisher's exact p (against a value: the exact binomial test) "
         f"and Holm's adjustment over the {len(hypotheses.contrasts)} contrasts of each model. "
@@ -224,6 +228,8 @@ def _figures(eps: pd.DataFrame, cells: pd.DataFrame, reasoning: dict | None,
 
     drawn = []
     for environment, group in cells.groupby("environment"):
+        if not group["rate"].notna().any():
+            continue  # no valid episode in any cell: nothing to draw (the summary says so)
         label = RATE_OF.get(environment, "rate")
         groups = _hypothesis_groups(study, environment, set(group["variant"]))
         drawn.append(draw.save(
@@ -412,3 +418,5 @@ _FAMILY_NOTE = ("Difference a − b with Newcombe's 95% hybrid score interval, F
                 "0.05 after adjustment).")
 
 
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"

@@ -89,7 +89,7 @@ h1{font-size:1.6em;margin-top:0} h2{margin-top:2em;border-bottom:1px solid #ddd}
 h3{margin-top:1.5em}
 nav{font-size:.9em;margin:1em 0;display:flex;flex-wrap:wrap;gap:.2em .9em}
 nav a{white-space:nowrap}
-.scroll{overflow-x:auto;max-width:100%;margin:.8em 0 1.2em;border:1px solid #e4e4e4}
+.scroll{overflow-x:auto;width:fit-content;max-width:100%;margin:.8em 0 1.2em;border:1px solid #e4e4e4}
 table{border-collapse:collapse;font-size:13px;font-variant-numeric:tabular-nums}
 td,th{border:1px solid #d6d6d6;padding:3px 7px;text-align:left;vertical-align:top}
 th{background:#f3f3f3;position:sticky;top:0}

@@ -245,6 +245,8 @@ def factor_figures(eps: pd.DataFrame, cells: pd.DataFrame,
             continue
         rows = rh_cells[rh_cells["variant"].isin(members)].assign(
             value=lambda d: d["variant"].map(members))
+        if not rows["rate"].notna().any():
+            continue  # no valid answer in any of its cells
         fig = Figure(figsize=(max(5, 0.7 * len(set(members.values())) + 2), 3.5))
         ax = fig.subplots()
         for model, group in rows.groupby("model"):

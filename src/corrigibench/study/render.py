@@ -3,6 +3,7 @@ the report): the summary lines, the verdict matrix, the contrasts and the verdic
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pandas as pd
@@ -11,8 +12,11 @@ from corrigibench.formatting import markdown_table, missing, p_value, percent, s
 from corrigibench.study.verdicts import CONTRADICTS, INCONCLUSIVE, NOT_COMPUTABLE, SUPPORTS
 
 SYMBOL = {SUPPORTS: "✓", CONTRADICTS: "✗", INCONCLUSIVE: "?", NOT_COMPUTABLE: "–"}
-LEGEND = ("✓ supports, ✗ contradicts, ? inconclusive, – not computable; an empty cell: the "
-          "hypothesis predicts nothing there.")
+LEGEND = ("✓ supports, ✗ contradicts, ? inconclusive, – not computable, then the prediction "
+          "and the measured difference a − b (a's rate for a ≈ 0); an empty cell: the "
+          "hypothesis predicts nothing there. Intervals and Holm-adjusted p: Contrasts; why "
+          "each verdict: Verdicts.")
+_NBSP = "\u00a0"  # a cell's prediction and number stay on one line
 
 
 def models(result: dict[str, Any]) -> list[str]:
@@ -31,7 +35,8 @@ def summary_table(result: dict[str, Any], model: str) -> pd.DataFrame:
 
 
 def matrix_table(result: dict[str, Any], model: str) -> pd.DataFrame:
-    """Hypotheses × contrasts: each cell the verdict's symbol and the measured difference."""
+    """Hypotheses × contrasts: each cell the verdict's symbol, the prediction and the
+    measured difference (for a ≈ 0 / b ≈ 0, that side's rate)."""
     verdicts = result["verdicts"]
     if verdicts.empty:
         return pd.DataFrame()
@@ -46,9 +51,23 @@ def matrix_table(result: dict[str, Any], model: str) -> pd.DataFrame:
                 row[cid] = ""
             else:
                 v = hit.iloc[0]
-                row[cid] = f"{SYMBOL[v['verdict']]} {v['prediction']}"
+                row[cid] = _NBSP.join([SYMBOL[v["verdict"]], *v["prediction"].split(),
+                                       *_measured(result, model, cid, v["prediction"]).split()])
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _measured(result: dict[str, Any], model: str, contrast: str, prediction: str) -> str:
+    """The number a matrix cell shows: a − b, or the rate of the side a ≈ 0 is about."""
+    m = result["measurements"]
+    row = m[(m["model"] == model) & (m["contrast"] == contrast)]
+    if row.empty:
+        return "(–)"
+    r = row.iloc[0]
+    side = re.match(r"\s*([ab])\s*(?:≈|~)\s*0", prediction)
+    if side:
+        return f"({side.group(1)} = {percent(r[f'rate_{side.group(1)}'], 0)})"
+    return f"({signed(r['difference'])})"
 
 
 def contrast_table(result: dict[str, Any], model: str) -> pd.DataFrame:
@@ -117,7 +136,8 @@ def design_text(settings: dict[str, Any]) -> str:
                 f"its cap (at most {max(c['design'] for c in cells)} episodes).")
     sizes = sorted({c["design"] for c in cells})
     planned = max(c["planned"] for c in cells)
-    return (f"Fixed design: {', '.join(map(str, sizes))} episodes per cell (the plan asks for "
+    noun = "episode" if sizes == [1] else "episodes"
+    return (f"Fixed design: {', '.join(map(str, sizes))} {noun} per cell (the plan asks for "
             f"up to {planned}).")
 
 

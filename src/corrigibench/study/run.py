@@ -101,8 +101,10 @@ def describe_plan(study: Study) -> str:
     """The dry run: every cell, its planned and designed episodes, and the cost."""
     h = study.hypotheses
     rows = cells(study)
-    lines = [f"Hypothesis study from {h.path}: {len(h.hypotheses)} hypotheses, "
-             f"{len(h.contrasts)} contrasts (the family Holm adjusts over, per model); "
+    lines = [f"Hypothesis study from {h.path}: {len(h.hypotheses)} "
+             f"{'hypothesis' if len(h.hypotheses) == 1 else 'hypotheses'}, "
+             f"{len(h.contrasts)} contrast{'' if len(h.contrasts) == 1 else 's'} (the family "
+             "Holm adjusts over, per model); "
              f"alpha {h.alpha:g}, power {h.power:g}, effect {h.effect:g}, margin {h.margin:g}, "
              f"planning rate {h.planning_rate:g}, rule-out intervals per {h.rule_out}.",
              ""]
@@ -227,11 +229,12 @@ def evaluate(log_dir: str | Path) -> dict[str, Any]:
 def model_note(model: str) -> str | None:
     """What a model's verdicts are evidence of, when they are not findings about a model."""
     if model.startswith("scripted/"):
-        return ("a scripted reference agent: its verdicts check the study's inference against "
-                "a known answer; they say nothing about any language model")
+        return ("a scripted reference agent: its rates and verdicts check corrigibench (and a "
+                "study's inference) against a known answer, and say nothing about any language "
+                "model")
     if model.startswith("local/"):
-        return ("the bundled 135M local model: a pipeline check; its verdicts are not "
-                "findings (see the local model's README)")
+        return ("the bundled 135M local model: a pipeline check; its rates and verdicts are "
+                "not findings (see the local model's README)")
     return None
 
 
