@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from corrigibench.catalogue import CatalogueError
-from corrigibench.traces.transcript import Segment, Transcript
+from corrigibench.traces.transcript import Segment, Transcript, build_context
 
 HERE = Path(__file__).with_name("validation")
 ITEMS = HERE / "items.jsonl"
@@ -204,11 +204,8 @@ def palisade_jsonl(text: str, locator: dict[str, Any]) -> Extracted:
                 _add(segments, "thoughts", args.get("thoughts"))
                 if args.get("cmd"):
                     commands.append(str(args["cmd"]))
-    context = "\n\n".join(part for part in (
-        f"System prompt:\n{prompts['system_message']}" if prompts.get("system_message") else "",
-        f"User prompt:\n{prompts['user_message']}" if prompts.get("user_message") else "",
-        "Commands the agent ran:\n" + "\n".join(f"$ {c[:300]}" for c in commands[:40])
-        if commands else "") if part)
+    context = build_context(prompts.get("system_message", ""), prompts.get("user_message", ""),
+                            commands)
     return segments, context
 
 

@@ -105,11 +105,7 @@ def from_dict(sample: dict[str, Any], environment: str, model: str, log: str = "
             _add(segments, "thoughts", text(arguments.get("thoughts")))
             if "cmd" in arguments:
                 commands.append(text(arguments["cmd"]))
-    context = "\n\n".join(part for part in (
-        f"System prompt:\n{_clip(prompts['system'], 4000)}" if prompts.get("system") else "",
-        f"User prompt:\n{_clip(prompts['user'], 4000)}" if prompts.get("user") else "",
-        "Commands the agent ran:\n" + "\n".join(f"$ {_clip(c, 300)}" for c in commands[:40])
-        if commands else "") if part)
+    context = build_context(prompts.get("system", ""), prompts.get("user", ""), commands)
     score = next(iter((sample.get("scores") or {}).values()), None)
     labels = (score or {}).get("metadata") or {}
     outcome = "error" if sample.get("error") else str(labels.get("label") or "unscored")
@@ -117,6 +113,16 @@ def from_dict(sample: dict[str, Any], environment: str, model: str, log: str = "
     key = sample.get("uuid") or f"{log}:{sample['id']}:{sample['epoch']}"
     return Transcript(key, environment, model, variant, sample["epoch"], outcome, segments,
                       context, log, redacted)
+
+
+def build_context(system: str, user: str, commands: list[str]) -> str:
+    """What the judge sees around an episode's words: its prompts and commands, clipped.
+    Context only: never quotable evidence."""
+    return "\n\n".join(part for part in (
+        f"System prompt:\n{_clip(system, 4000)}" if system else "",
+        f"User prompt:\n{_clip(user, 4000)}" if user else "",
+        "Commands the agent ran:\n" + "\n".join(f"$ {_clip(c, 300)}" for c in commands[:40])
+        if commands else "") if part)
 
 
 def _add(segments: list[Segment], kind: str, text: str) -> None:
