@@ -356,7 +356,8 @@ def _import(args: argparse.Namespace) -> int:
         counts[(e.environment, e.model)] = counts.get((e.environment, e.model), 0) + 1
     for (environment, model), n in sorted(counts.items()):
         print(f"{environment:<13} {model:<40} {n:>6} episodes")
-    print(f"\n{len(result.episodes)} episodes from {result.files} files imported into "
+    files = f"{result.files} file{'s' * (result.files != 1)}"
+    print(f"\n{len(result.episodes)} episodes from {files} imported into "
           f"{len(result.logs)} logs in {args.log_dir} (`corrigibench table {args.log_dir}`, "
           f"`corrigibench traces {args.log_dir}`, `inspect view --log-dir {args.log_dir}`)")
     return 0

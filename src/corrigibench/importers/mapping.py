@@ -33,7 +33,15 @@ hint = "odd"                                 # odd, even, or none (no hint: noth
 [conditions."control*"]                      # reward_hints: per condition (glob patterns,
 instructed = "even"                          #   first match wins)
 hint = "even"
+
+[[hints]]                                    # reward_hints: or by what the prompt says (the
+contains = "reward = 1 - (output % 2)"       #   first rule whose text the prompt contains)
+hint = "even"
 ```
+
+A condition's parities come from the first `[conditions]` pattern it matches, else from
+the first `[[hints]]` rule its prompt contains, else from `[parity]`; a record with none of
+them is a bad record (the gaming label depends on them, so they are never guessed).
 
 A path is keys joined by dots, with list positions as numbers (`choices.0.message.content`).
 `$file.` starts a path at the top of the record's file (`$file.metadata.prompt`); `$stem` is
@@ -54,7 +62,7 @@ from corrigibench.importers.records import ENVIRONMENTS, PARITIES
 BUILT_IN = Path(__file__).with_name("mappings")
 FIELDS = ("prompt", "reasoning", "answer", "model", "condition", "id", "original_label", "error")
 _TOP = {"schema", "description", "source", "licence", "environment", "records", "files",
-        "fields", "defaults", "parity", "conditions"}
+        "fields", "defaults", "parity", "conditions", "hints"}
 _DEFAULTS = {"model", "condition", "environment", "hint_parity", "instructed_parity"}
 _MISSING = object()
 
@@ -82,11 +90,16 @@ class Mapping:
     defaults: dict[str, Any] = field(default_factory=dict)
     parity: Parities | None = None
     conditions: tuple[tuple[str, Parities], ...] = ()
+    hints: tuple[tuple[str, Parities], ...] = ()
 
-    def parities(self, condition: str) -> Parities | None:
-        """The declared parities of a condition: its first matching pattern, else [parity]."""
+    def parities(self, condition: str, prompt: str | None = None) -> Parities | None:
+        """The declared parities: the condition's first matching pattern, else the first
+        hint rule the prompt contains, else [parity]."""
         for pattern, parities in self.conditions:
             if fnmatch.fnmatchcase(condition, pattern):
+                return parities
+        for text, parities in self.hints:
+            if prompt is not None and text in prompt:
                 return parities
         return self.parity
 
@@ -144,12 +157,20 @@ def load(name: str | None) -> Mapping | None:
     parity = _parities(data["parity"], f"{where}: [parity]") if "parity" in data else None
     conditions = tuple((str(pattern), _parities(value, f"{where}: [conditions.{pattern}]"))
                        for pattern, value in (data.get("conditions") or {}).items())
+    hints = []
+    for n, rule in enumerate(data.get("hints") or []):
+        where_rule = f"{where}: [[hints]] #{n + 1}"
+        if not isinstance(rule, dict) or not isinstance(rule.get("contains"), str) \
+                or not rule["contains"]:
+            raise MappingError(f"{where_rule}: give contains = \"text the prompt holds\"")
+        hints.append((rule["contains"], _parities(
+            {k: v for k, v in rule.items() if k != "contains"}, where_rule)))
     for key in ("description", "source", "licence", "records", "files"):
         if key in data and not isinstance(data[key], str):
             raise MappingError(f"{where}: {key} must be a string")
     return Mapping(where, data.get("description", ""), data.get("source", ""),
                    data.get("licence", ""), environment, data.get("records"), data.get("files"),
-                   fields, defaults, parity, conditions)
+                   fields, defaults, parity, conditions, tuple(hints))
 
 
 def _parities(value: Any, where: str) -> Parities:
@@ -168,6 +189,8 @@ def get(record: Any, path: str, file_data: Any = None, file_path: str = "",
         return Path(file_path).stem
     if path == "$path":
         return relative
+    if path in ("", "."):
+        return record
     if path.startswith("$file."):
         record, path = file_data, path.removeprefix("$file.")
     value = record

@@ -114,7 +114,9 @@ def _episode(record: Any, path: Path, relative: str, number: int, mapping: Mappi
         bad.append("no assistant message")
     episode: dict[str, Any] = {}
     if environment == "reward_hints" and condition is not None:
-        parities = mapping.parities(str(condition)) if mapping else None
+        users = [m for m in messages if m.role == "user"]
+        parities = mapping.parities(str(condition), users[-1].text if users else None) \
+            if mapping else None
         hint = meta.get("hint_parity") or defaults.get("hint_parity") or (
             parities.hint if parities else None)
         instructed = meta.get("instructed_parity") or defaults.get("instructed_parity") or (
@@ -122,7 +124,6 @@ def _episode(record: Any, path: Path, relative: str, number: int, mapping: Mappi
         if instructed not in PARITIES or hint not in (*PARITIES, "none"):
             bad.append(f"condition {condition!r}: give metadata.hint_parity (odd, even or none) "
                        "and metadata.instructed_parity (odd or even)")
-        users = [m for m in messages if m.role == "user"]
         episode = {"answer": answers[-1].text if answers else "", "hint_parity": hint,
                    "instructed_parity": instructed,
                    "prompt": users[-1].text if users else None}

@@ -132,13 +132,16 @@ def _episode(record: Any, file_data: Any, path: Path, relative: str, where: str,
         bad.append(f"answer at {_show(mapping.fields['answer'])} is not text")
     if reasoning is not None and not isinstance(reasoning, str):
         bad.append(f"reasoning at {_show(mapping.fields['reasoning'])} is not text")
-    parities = mapping.parities(str(condition)) if condition is not None else None
+    prompt_text = prompt if isinstance(prompt, str) else (
+        json.dumps(prompt, ensure_ascii=False, sort_keys=True) if prompt is not None else None)
+    parities = mapping.parities(str(condition), prompt_text) if condition is not None else None
     hint = mapping.defaults.get("hint_parity") or (parities.hint if parities else None)
     instructed = mapping.defaults.get("instructed_parity") or (
         parities.instructed if parities else None)
     if condition is not None and (hint is None or instructed is None):
         bad.append(f"condition {condition!r} has no declared parities: add "
-                   f"[conditions.\"{condition}\"] (or [parity]) to the mapping")
+                   f"[conditions.\"{condition}\"], a [[hints]] rule its prompt matches, or "
+                   "[parity] to the mapping")
     messages: list[Any] = []
     if isinstance(prompt, str):
         from inspect_ai.model import ChatMessageUser
@@ -158,8 +161,6 @@ def _episode(record: Any, file_data: Any, path: Path, relative: str, where: str,
     content: Any = ([ContentReasoning(reasoning=reasoning), ContentText(text=text)]
                     if reasoning and reasoning.strip() else text)
     messages.append(ChatMessageAssistant(content=content, model=str(model)))
-    prompt_text = prompt if isinstance(prompt, str) else (
-        json.dumps(prompt, ensure_ascii=False, sort_keys=True) if prompt is not None else None)
     return Episode(
         environment="reward_hints", model=str(model), condition=str(condition),
         id=str(identifier) if identifier is not None else f"{relative}:"
