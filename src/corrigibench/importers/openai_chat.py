@@ -60,7 +60,7 @@ def read(src: Path, mapping: Mapping | None) -> tuple[list[Episode], list[Proble
             try:
                 record = json.loads(line)
             except ValueError as ex:
-                problems.append(Problem(where, f"not JSON ({ex.msg} at column {ex.colno})"))
+                problems.append(Problem(where, f"not JSON ({ex.msg}, column {ex.colno})"))
                 continue
             bad: list[str] = []
             episode = _episode(record, path, relative, number, mapping, bad)

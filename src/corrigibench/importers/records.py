@@ -25,9 +25,8 @@ class ImportProblems(ValueError):
 
     def __init__(self, problems: list[Problem], files: int) -> None:
         self.problems = problems
-        bad_files = len({p.where.split(":")[0] for p in problems})
-        super().__init__(f"{len(problems)} bad record{'s' * (len(problems) != 1)} in "
-                         f"{bad_files} of {files} file{'s' * (files != 1)}; nothing was written")
+        super().__init__(f"{len(problems)} problem{'s' * (len(problems) != 1)} in {files} "
+                         f"file{'s' * (files != 1)} read; nothing was written")
 
 
 @dataclass

@@ -76,7 +76,7 @@ def _records(path: Path, mapping: Mapping, problems: list[Problem]):
             try:
                 record = json.loads(line)
             except ValueError as ex:
-                problems.append(Problem(f"{path}:{number}", f"not JSON ({ex.msg} at column "
+                problems.append(Problem(f"{path}:{number}", f"not JSON ({ex.msg}, column "
                                                             f"{ex.colno})"))
                 continue
             yield f"{path}:{number}", {"line": number}, record, None
