@@ -357,9 +357,10 @@ def _import(args: argparse.Namespace) -> int:
     for (environment, model), n in sorted(counts.items()):
         print(f"{environment:<13} {model:<40} {n:>6} episodes")
     files = f"{result.files} file{'s' * (result.files != 1)}"
-    print(f"\n{len(result.episodes)} episodes from {files} imported into "
-          f"{len(result.logs)} logs in {args.log_dir} (`corrigibench table {args.log_dir}`, "
-          f"`corrigibench traces {args.log_dir}`, `inspect view --log-dir {args.log_dir}`)")
+    written = f"{len(result.logs)} log{'s' * (len(result.logs) != 1)}"
+    print(f"\n{len(result.episodes)} episodes from {files} imported into {written} in "
+          f"{args.log_dir}\n(`corrigibench table {args.log_dir}`, `corrigibench traces "
+          f"{args.log_dir}`, `inspect view --log-dir {args.log_dir}`)")
     return 0
 
 
@@ -464,7 +465,8 @@ def parser() -> argparse.ArgumentParser:
     im = sub.add_parser("import", help="published transcripts as Inspect logs (table, traces, "
                                        "report and inspect view read them)")
     im.add_argument("format", metavar="FORMAT", help="palisade-robot, rows or openai-chat")
-    im.add_argument("src", metavar="SRC", help="a file or a directory of them")
+    im.add_argument("src", metavar="SRC", help="a file or a directory of them, or "
+                                               "published:NAME for a set shipped with corrigibench")
     im.add_argument("--log-dir", required=True, help="where the .eval logs go")
     im.add_argument("--mapping", metavar="FILE",
                     help="a TOML mapping of the records' fields, or the name of one shipped "

@@ -7,9 +7,6 @@ from pathlib import Path
 
 from helpers import cli
 
-PUBLISHED = (Path(__file__).parents[2] / "src" / "corrigibench" / "importers" / "published"
-             / "theamankumarsingh-odd-number-forensics")
-
 
 def test_a_malformed_file_gets_one_line_per_bad_record_and_no_log(tmp_path: Path) -> None:
     """A user's first try: a JSONL export with a truncated line, a record without its
@@ -44,7 +41,9 @@ def test_unknown_formats_and_missing_sources_are_one_line(tmp_path: Path) -> Non
             (["import", "rows", str(tmp_path / "nope")], "nope: no such file or directory"),
             (["import", "rows", str(tmp_path)], "rows needs --mapping FILE"),
             (["import", "rows", str(tmp_path), "--mapping", "nosuch"],
-             "nosuch: no such file (mappings shipped with corrigibench: ")]:
+             "nosuch: no such file (mappings shipped with corrigibench: "),
+            (["import", "rows", "published:nosuch"], "published:nosuch: not a shipped set "
+                                                     "(shipped: published:theamankumarsingh")]:
         result = cli(*args, "--log-dir", str(tmp_path / "logs"))
         lines = result.stderr.strip().splitlines()
         assert result.returncode == 2 and len(lines) == 1, result.stderr
@@ -54,11 +53,12 @@ def test_unknown_formats_and_missing_sources_are_one_line(tmp_path: Path) -> Non
 
 def test_import_then_table_traces_and_report(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
-    result = cli("import", "rows", str(PUBLISHED), "--mapping",
-                 "theamankumarsingh-odd-number-forensics", "--log-dir", str(logs))
+    # the set shipped with corrigibench, read with its shipped mapping
+    result = cli("import", "rows", "published:theamankumarsingh-odd-number-forensics",
+                 "--log-dir", str(logs))
     assert result.returncode == 0, result.stderr
     assert "reward_hints  deepseek/deepseek-v4-flash-0731" in result.stdout
-    assert "20 episodes from 1 file imported into 1 logs" in result.stdout
+    assert "20 episodes from 1 file imported into 1 log in" in result.stdout
     table = json.loads(cli("table", str(logs), "--format", "json").stdout)
     assert {(r["variant"], r["n"], r["gamed"]) for r in table} == {
         ("control_reward_001", 10, 0), ("experimental_reward_001", 10, 6)}

@@ -19,9 +19,10 @@ from corrigibench.importers.mapping import MappingError
 from corrigibench.importers.records import Episode, ImportProblems, Problem
 
 FORMATS = ("palisade-robot", "rows", "openai-chat")
+PUBLISHED = Path(__file__).with_name("published")  # transcript sets whose licence lets us ship them
 
-__all__ = ["FORMATS", "Episode", "ImportProblems", "ImportResult", "MappingError", "Problem",
-           "import_source", "read_source"]
+__all__ = ["FORMATS", "PUBLISHED", "Episode", "ImportProblems", "ImportResult", "MappingError",
+           "Problem", "import_source", "read_source", "resolve"]
 
 
 @dataclass
@@ -29,6 +30,29 @@ class ImportResult:
     logs: list[Path]
     episodes: list[Episode] = field(default_factory=list)
     files: int = 0
+
+
+def resolve(src: str | Path, mapping: str | None = None) -> tuple[Path, str | None]:
+    """The source's path and mapping: `published:<name>` is a set shipped with corrigibench
+    (read with the shipped mapping of the same name unless another is given).
+
+    Raises:
+      MappingError: no such file, directory or shipped set.
+    """
+    from corrigibench.importers.mapping import BUILT_IN
+
+    if not str(src).startswith("published:"):
+        if not Path(src).exists():
+            raise MappingError(f"{src}: no such file or directory")
+        return Path(src), mapping
+    name = str(src).removeprefix("published:")
+    shipped = sorted(p.name for p in PUBLISHED.iterdir() if p.is_dir())
+    if name not in shipped:
+        raise MappingError(f"{src}: not a shipped set (shipped: "
+                           f"{', '.join('published:' + n for n in shipped)})")
+    if mapping is None and (BUILT_IN / f"{name}.toml").exists():
+        mapping = name
+    return PUBLISHED / name, mapping
 
 
 def read_source(fmt: str, src: str | Path,
@@ -45,9 +69,7 @@ def read_source(fmt: str, src: str | Path,
 
         raise MappingError(f"unknown format {fmt!r}{suggest(fmt, list(FORMATS))}; "
                            f"formats: {', '.join(FORMATS)}")
-    path = Path(src)
-    if not path.exists():
-        raise MappingError(f"{src}: no such file or directory")
+    path, mapping = resolve(src, mapping)
     declared = mapping_module.load(mapping)
     if fmt == "palisade-robot":
         from corrigibench.importers import palisade
@@ -80,5 +102,6 @@ def import_source(fmt: str, src: str | Path, log_dir: str | Path,
         raise ImportProblems(problems, files)
     if not episodes:
         raise ImportProblems([Problem(str(src), "no episodes found")], files)
-    built = logs.build(fmt, Path(src), episodes, mapping_module.load(mapping))
+    path, mapping = resolve(src, mapping)
+    built = logs.build(fmt, path, episodes, mapping_module.load(mapping))
     return ImportResult(logs.write(built, Path(log_dir)), episodes, files)
