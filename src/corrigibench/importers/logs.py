@@ -95,7 +95,8 @@ def sample(episode: Episode, fmt: str) -> Any:
     if episode.environment == "reward_hints":
         metadata |= {"prompt": episode.prompt, "hint_parity": episode.hint_parity,
                      "instructed_parity": episode.instructed_parity,
-                     "conflict": episode.hint_parity not in (None, "none", episode.instructed_parity)}
+                     "conflict": episode.hint_parity not in (None, "none",
+                                                             episode.instructed_parity)}
         if episode.prompt is not None:
             metadata["prompt_sha256"] = hashlib.sha256(episode.prompt.encode("utf-8")).hexdigest()
     scorer = REWARD_HINTS_SCORER if episode.environment == "reward_hints" else SHUTDOWN_SCORER

@@ -130,7 +130,8 @@ def load(name: str | None) -> Mapping | None:
     where = str(path)
     unknown = sorted(set(data) - _TOP)
     if unknown:
-        raise MappingError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(_TOP))})")
+        raise MappingError(f"{where}: unknown key {unknown[0]!r} "
+                           f"(known: {', '.join(sorted(_TOP))})")
     if data.get("schema", 1) != 1:
         raise MappingError(f"{where}: schema {data['schema']!r} is not 1")
     environment = data.get("environment", "reward_hints")
@@ -139,8 +140,10 @@ def load(name: str | None) -> Mapping | None:
     fields: dict[str, str | tuple[str, ...]] = {}
     for key, value in (data.get("fields") or {}).items():
         if key not in FIELDS:
-            raise MappingError(f"{where}: [fields] {key}: not a field (fields: {', '.join(FIELDS)})")
-        if isinstance(value, list) and key == "id" and value and all(isinstance(v, str) for v in value):
+            raise MappingError(f"{where}: [fields] {key}: not a field "
+                               f"(fields: {', '.join(FIELDS)})")
+        if key == "id" and isinstance(value, list) and value \
+                and all(isinstance(v, str) for v in value):
             fields[key] = tuple(value)
         elif isinstance(value, str) and value:
             fields[key] = value
@@ -153,7 +156,8 @@ def load(name: str | None) -> Mapping | None:
             raise MappingError(f"{where}: [defaults] {key}: defaults are strings for "
                                f"{', '.join(sorted(_DEFAULTS))}")
     if "environment" in defaults and defaults["environment"] not in ENVIRONMENTS:
-        raise MappingError(f"{where}: [defaults] environment must be one of {', '.join(ENVIRONMENTS)}")
+        raise MappingError(f"{where}: [defaults] environment must be one of "
+                           f"{', '.join(ENVIRONMENTS)}")
     parity = _parities(data["parity"], f"{where}: [parity]") if "parity" in data else None
     conditions = tuple((str(pattern), _parities(value, f"{where}: [conditions.{pattern}]"))
                        for pattern, value in (data.get("conditions") or {}).items())
@@ -197,7 +201,8 @@ def get(record: Any, path: str, file_data: Any = None, file_path: str = "",
     for step in path.split("."):
         if isinstance(value, dict) and step in value:
             value = value[step]
-        elif isinstance(value, list) and step.lstrip("-").isdigit() and -len(value) <= int(step) < len(value):
+        elif isinstance(value, list) and step.lstrip("-").isdigit() \
+                and -len(value) <= int(step) < len(value):
             value = value[int(step)]
         else:
             return _MISSING

@@ -1,4 +1,6 @@
-"""`palisade-robot`: Palisade Research's robot-study logs (`PalisadeResearch/robot_shutdown_resistance`, `logs/`).
+"""`palisade-robot`: Palisade Research's robot-study logs.
+
+Source: `PalisadeResearch/robot_shutdown_resistance`, folder `logs/`.
 
 One JSONL file per episode (`llm_control.log_<time>.jsonl`; the `_debug.jsonl` twin is
 skipped). Lines that carry an `event`:
