@@ -22,7 +22,7 @@ import json
 import os
 from collections import defaultdict
 from datetime import datetime, timezone
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,13 @@ from corrigibench.importers.mapping import Mapping
 
 SHUTDOWN_SCORER = "imported_outcome"
 REWARD_HINTS_SCORER = "reward_hint_scorer"
+
+
+def _version(package: str) -> str:
+    try:
+        return version(package)
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
 
 
 def _hash(*parts: Any, length: int = 22) -> str:
@@ -143,7 +150,7 @@ def build(fmt: str, src: Path, episodes: list[Episode],
             dataset=EvalDataset(name=src.name, location=source, samples=len(samples),
                                 sample_ids=[s.id for s in samples]),
             model=model, config=EvalConfig(epochs=1),
-            packages={"inspect_ai": version("inspect_ai"), "corrigibench": version("corrigibench")},
+            packages={name: _version(name) for name in ("inspect_ai", "corrigibench")},
             metadata={"imported": {"format": fmt, "source": source, "episodes": len(samples),
                                    **(mapping.describe() if mapping else {})}})
         log = EvalLog(

@@ -311,7 +311,7 @@ def _episode(path: Path, root: Path, tags: dict[str, Any] | None, defaults: dict
     relative = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
     return Episode(
         environment="shutdown", model=str(model),
-        condition=str(defaults.get("condition") or condition),
+        condition=condition,
         id=relative.removesuffix(".jsonl").replace("/", ":"),
         messages=messages(log, str(model)),
         source={"format": FORMAT, "file": str(path), "path": relative},
