@@ -340,6 +340,33 @@ def _traces(args: argparse.Namespace) -> int:
     return 0
 
 
+def _import(args: argparse.Namespace) -> int:
+    from corrigibench.importers import ImportProblems, import_source
+
+    try:
+        result = import_source(args.format, args.src, args.log_dir, args.mapping)
+    except ImportProblems as ex:
+        for problem in ex.problems[:_SHOWN]:
+            print(problem, file=sys.stderr)
+        if len(ex.problems) > _SHOWN:
+            print(f"... and {len(ex.problems) - _SHOWN} more", file=sys.stderr)
+        raise UsageError(str(ex)) from None
+    counts: dict[tuple[str, str], int] = {}
+    for e in result.episodes:
+        counts[(e.environment, e.model)] = counts.get((e.environment, e.model), 0) + 1
+    for (environment, model), n in sorted(counts.items()):
+        print(f"{environment:<13} {model:<40} {n:>6} episodes")
+    files = f"{result.files} file{'s' * (result.files != 1)}"
+    written = f"{len(result.logs)} log{'s' * (len(result.logs) != 1)}"
+    print(f"\n{len(result.episodes)} episodes from {files} imported into {written} in "
+          f"{args.log_dir}\n(`corrigibench table {args.log_dir}`, `corrigibench traces "
+          f"{args.log_dir}`, `inspect view --log-dir {args.log_dir}`)")
+    return 0
+
+
+_SHOWN = 50  # bad records listed one a line before the rest are counted
+
+
 def _plain(text: str) -> str:
     """One line, without Rich markup."""
     return " ".join(re.sub(r"\[/?[a-z ]+\]", "", text).split())
@@ -434,6 +461,17 @@ def parser() -> argparse.ArgumentParser:
     tr.add_argument("--max-connections", type=int, default=10, help="judge calls at once")
     tr.add_argument("--format", choices=("markdown", "csv", "json"), default="markdown")
     tr.set_defaults(func=_traces)
+
+    im = sub.add_parser("import", help="published transcripts as Inspect logs (table, traces, "
+                                       "report and inspect view read them)")
+    im.add_argument("format", metavar="FORMAT", help="palisade-robot, rows or openai-chat")
+    im.add_argument("src", metavar="SRC", help="a file or a directory of them, or "
+                                               "published:NAME for a set shipped with corrigibench")
+    im.add_argument("--log-dir", required=True, help="where the .eval logs go")
+    im.add_argument("--mapping", metavar="FILE",
+                    help="a TOML mapping of the records' fields, or the name of one shipped "
+                         "with corrigibench (rows needs one; see corrigibench/importers/README.md)")
+    im.set_defaults(func=_import)
 
     t = sub.add_parser("table", help="results per environment, model and condition")
     t.add_argument("log_dir", help="directory of Inspect logs (searched recursively)")
