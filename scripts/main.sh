@@ -7,9 +7,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
-# Inspect's eval set accepts only its own logs in its log directory, so the imported set is
-# removed while the sweep runs and imported again (in seconds) after it.
-rm -rf results/main-job/published
 .venv/bin/corrigibench sweep scripts/main-job.toml "$@"
 .venv/bin/corrigibench import rows published:theamankumarsingh-odd-number-forensics \
     --log-dir results/main-job/published >/dev/null

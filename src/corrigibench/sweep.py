@@ -240,5 +240,17 @@ def run(spec: Spec, display: str = "plain", resolved_models: list | None = None)
                           epochs=spec.epochs, max_samples=spec.max_samples,
                           retry_attempts=spec.retry_attempts, retry_wait=1,
                           retry_on_error=2, fail_on_error=False, display=display,
-                          **spec.limits)
+                          log_dir_allow_dirty=_holds_imports(spec.log_dir), **spec.limits)
     return success
+
+
+def _holds_imports(log_dir: Path) -> bool:
+    """Imported logs (`corrigibench import`) may share a sweep's directory, so their
+    episodes appear in its table and report; Inspect's eval set would refuse them as
+    another set's logs."""
+    if not log_dir.is_dir():
+        return False
+    from inspect_ai.log import list_eval_logs
+
+    return any(info.task.startswith("imported-")
+               for info in list_eval_logs(str(log_dir), recursive=True))
