@@ -160,6 +160,11 @@ def load_spec(path: str | Path) -> Spec:
                                 dict(model.get("args", {}))))
     if not models:
         raise fail("models", "must list at least one model")
+    batched = next((i for i, m in enumerate(models) if m.config.get("batch")), None)
+    if batched is not None and any(e.name == "shutdown" for e in environments):
+        raise fail(f"models[{batched}].batch", "batch mode is for single-turn reward-hint runs "
+                   "(every shutdown turn would wait for a batch): give the shutdown "
+                   "environment a spec of its own")
     limits = data.get("limits", {})
     for key, value in limits.items():
         if key not in _LIMITS or not isinstance(value, int):
