@@ -8,6 +8,7 @@ import contextlib
 import os
 import re
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from corrigibench.catalogue import CatalogueError
@@ -176,15 +177,22 @@ def _sweep(args: argparse.Namespace) -> int:
     from corrigibench import sweep
 
     spec = sweep.load_spec(args.spec)
+    if args.status:
+        return _sweep_status(spec)
+    shard = sweep.Shard.parse(args.shard) if args.shard else None
     cells = sweep.plan(spec)
+    if shard is not None:
+        mine = set(shard.take(sweep.cells(spec)))
+        cells = [c for c in cells if (c["environment"], c["model"], c["condition"]) in mine]
     if args.dry_run:
         episodes = sum(c["episodes"] for c in cells)
         calls = sum(c["estimated_calls"] for c in cells)
         for c in cells:
             print(f"{c['environment']:<13} {c['model']:<32} {c['condition']:<40} "
                   f"{c['episodes']:>6} episodes")
+        where = shard.log_dir(spec) if shard else spec.log_dir
         print(f"\n{len(cells)} cells, {episodes} episodes, about {calls} model calls "
-              f"(scripted-run average per episode; real models may use more); logs: {spec.log_dir}")
+              f"(scripted-run average per episode; real models may use more); logs: {where}")
         return 0
     if any(e.name == "shutdown" and e.args.get("sandbox", "bwrap") == "bwrap"
            for e in spec.environments):
@@ -195,6 +203,9 @@ def _sweep(args: argparse.Namespace) -> int:
     sweep.models(spec)  # every model must resolve before anything is written
     from corrigibench.table import episodes, render, summarize
 
+    if shard is not None and spec.budget_tokens is not None:
+        raise UsageError("a token budget ([budget] tokens) spans the whole sweep and cannot "
+                         "hold across shards run apart: split it into one spec per machine")
     if args.target_halfwidth is not None or spec.budget_tokens is not None:
         from corrigibench.adaptive import run_adaptive
 
@@ -206,6 +217,9 @@ def _sweep(args: argparse.Namespace) -> int:
             rounds = dict(halfwidth=args.target_halfwidth, max_epochs=args.max_epochs)
         else:  # a fixed design run in rounds, so the token budget can stop it
             rounds = dict(halfwidth=0.0, max_epochs=spec.epochs, round_epochs=spec.round_epochs)
+        if shard is not None:
+            sweep.check_layout(spec, shard)
+            spec, rounds["only"] = replace(spec, log_dir=shard.log_dir(spec)), list(mine)
         try:
             summary = run_adaptive(spec, display=args.display, token_budget=spec.budget_tokens,
                                    **rounds)
@@ -222,11 +236,27 @@ def _sweep(args: argparse.Namespace) -> int:
             print(f"Stopped: {summary['stopped']} (raise [budget] tokens and run again to go on)")
             return 1
         return 0
-    done = sweep.run(spec, display=args.display)
-    print(render(summarize(episodes(spec.log_dir)), "markdown"), end="")
-    print(f"\nLogs: {spec.log_dir}" + ("" if done else
+    done = sweep.run(spec, display=args.display, shard=shard)
+    where = shard.log_dir(spec) if shard else spec.log_dir
+    if any(where.rglob("*.eval")):
+        print(render(summarize(episodes(where)), "markdown"), end="")
+    print(f"\nLogs: {where}" + ("" if done else
           "  (not finished: run the same command again to resume)"))
     return 0 if done else 1
+
+
+def _sweep_status(spec) -> int:
+    from corrigibench import sweep
+
+    rows = sweep.status(spec)
+    width = max(len(r["model"]) for r in rows)
+    for r in rows:
+        print(f"{r['state']:<8} {r['environment']:<13} {r['model']:<{width}} "
+              f"{r['condition']:<40} {r['episodes']:>6}/{r['planned']}")
+    counts = {s: sum(r["state"] == s for r in rows) for s in ("done", "started", "missing")}
+    print(f"\n{len(rows)} cells: {counts['done']} done, {counts['started']} started (running, "
+          f"or stopped: run that shard again), {counts['missing']} missing; logs: {spec.log_dir}")
+    return 0 if counts["done"] == len(rows) else 1
 
 
 def _plan(args: argparse.Namespace) -> int:
@@ -412,6 +442,11 @@ def parser() -> argparse.ArgumentParser:
     w = sub.add_parser("sweep", help="run (or resume) a grid declared in a TOML spec")
     w.add_argument("spec", help="sweep spec (TOML; see corrigibench.sweep)")
     w.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
+    w.add_argument("--shard", metavar="I/N", help="run shard I of N (1-based): a fixed 1/N of "
+                                                  "the (model, condition) cells, so N machines "
+                                                  "sharing the log store cover the grid once")
+    w.add_argument("--status", action="store_true",
+                   help="each cell's state in the log store: done, started or missing")
     w.add_argument("--target-halfwidth", type=float, metavar="H",
                    help="adaptive: run rounds of `epochs` and stop each cell once its 95%% "
                         "Jeffreys half-width is at most H")

@@ -45,7 +45,8 @@ each (model, condition, epoch) ends up exactly once.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -190,6 +191,65 @@ def load_spec(path: str | Path) -> Spec:
                 comparisons, budget.get("tokens"), budget.get("round_epochs", 10))
 
 
+Cell = tuple[str, str, str]  # (environment, model, condition)
+SHARDS_DIR = "shards"
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One machine's share of a grid: `index` of `count` (1-based, as `--shard 2/3`)."""
+
+    index: int
+    count: int
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+        if not match or not 1 <= int(match[1]) <= int(match[2]):
+            raise SpecError(f"--shard {text!r}: expected i/n with 1 <= i <= n, e.g. 2/3")
+        return cls(int(match[1]), int(match[2]))
+
+    @property
+    def name(self) -> str:
+        return f"shard-{self.index}-of-{self.count}"
+
+    def take(self, cells: list[Cell]) -> list[Cell]:
+        """This shard's cells: every n-th (model, condition) cell of the grid in a fixed
+        order, so n shards cover the grid exactly once, whatever machine runs which."""
+        return [c for k, c in enumerate(sorted(cells)) if k % self.count == self.index - 1]
+
+    def log_dir(self, spec: Spec) -> Path:
+        return spec.log_dir / SHARDS_DIR / self.name
+
+
+def cells(spec: Spec) -> list[Cell]:
+    """Every (environment, model, condition) cell of the grid."""
+    return [(row["environment"], row["model"], row["condition"]) for row in plan(spec)]
+
+
+def cell_tasks(spec: Spec, wanted: list[Cell]) -> list:
+    """One task per (environment, model) with that model's wanted conditions, the model
+    set on the task itself: a grid that is not a full cross product runs as one eval set."""
+    from inspect_ai import task_with
+
+    resolved = dict(zip((m.name for m in spec.models), models(spec), strict=True))
+    chosen = set(wanted)
+    out = []
+    for env in spec.environments:
+        for model in spec.models:
+            conditions = [c for c in _conditions(spec, env)
+                          if (env.name, model.name, c) in chosen]
+            if conditions:
+                (task,) = tasks(replace(spec, environments=[replace(env, conditions=conditions)]))
+                out.append(task_with(task, model=resolved[model.name]))
+    return out
+
+
+def _conditions(spec: Spec, env: EnvironmentSpec) -> list[str]:
+    (task,) = tasks(replace(spec, environments=[env]))
+    return [str(sample.id) for sample in task.dataset]
+
+
 def tasks(spec: Spec) -> list:
     """One Inspect task per environment (validates every condition on the way)."""
     from corrigibench.reward_hints.task import reward_hints
@@ -233,13 +293,25 @@ def models(spec: Spec) -> list:
     return out
 
 
-def run(spec: Spec, display: str = "plain", resolved_models: list | None = None) -> bool:
-    """Run (or resume) the sweep; True when every task finished."""
+def run(spec: Spec, display: str = "plain", resolved_models: list | None = None,
+        shard: Shard | None = None) -> bool:
+    """Run (or resume) the sweep, or one shard of it; True when every task finished."""
     from inspect_ai import eval_set
 
+    check_layout(spec, shard)
     if spec.comparisons:
         spec.log_dir.mkdir(parents=True, exist_ok=True)
         (spec.log_dir / COMPARISONS_FILE).write_text(json.dumps(spec.comparisons, indent=2))
+    if shard is not None:
+        mine = shard.take(cells(spec))
+        if not mine:
+            return True  # more shards than cells: nothing for this one
+        success, _ = eval_set(cell_tasks(spec, mine), log_dir=str(shard.log_dir(spec)),
+                              epochs=spec.epochs, max_samples=spec.max_samples,
+                              retry_attempts=spec.retry_attempts, retry_wait=1,
+                              retry_on_error=2, fail_on_error=False, display=display,
+                              **spec.limits)
+        return success
     success, _ = eval_set(tasks(spec), log_dir=str(spec.log_dir),
                           model=resolved_models or models(spec),
                           epochs=spec.epochs, max_samples=spec.max_samples,
@@ -247,6 +319,54 @@ def run(spec: Spec, display: str = "plain", resolved_models: list | None = None)
                           retry_on_error=2, fail_on_error=False, display=display,
                           log_dir_allow_dirty=_holds_imports(spec.log_dir), **spec.limits)
     return success
+
+
+def status(spec: Spec) -> list[dict[str, Any]]:
+    """Each cell's state in the (shared) log store: "done" (every planned episode is in a
+    finished log), "started" (a log holding it has not finished: running, or a shard that
+    was stopped and must be run again) or "missing" (not all there, nothing running)."""
+    from inspect_ai.log import list_eval_logs
+
+    from corrigibench.table import NoLogsError, episodes, log_finished
+
+    planned = cells(spec)
+    infos = list_eval_logs(str(spec.log_dir), recursive=True) if spec.log_dir.exists() else []
+    unfinished = {info.name for info in infos if not log_finished(info.name)}
+    try:
+        df = episodes(spec.log_dir)
+    except NoLogsError:
+        df = None
+    out = []
+    for env, model, condition in planned:
+        if df is None:
+            present, started = 0, False
+        else:
+            rows = df[(df["environment"] == env) & (df["model"] == model)
+                      & (df["variant"] == condition)]
+            present = int((rows["status"] != "missing").sum())
+            started = bool(rows["log"].isin(unfinished).any())
+        state = "started" if started else "done" if present >= spec.epochs else "missing"
+        out.append({"environment": env, "model": model, "condition": condition,
+                    "episodes": present, "planned": spec.epochs, "state": state})
+    return out
+
+
+def check_layout(spec: Spec, shard: Shard | None) -> None:
+    """A grid runs either whole or in shards of one count, never both in one log
+    directory: the same cell would then be counted twice."""
+    shards_dir = spec.log_dir / SHARDS_DIR
+    counts = {p.name.rsplit("-of-", 1)[1] for p in shards_dir.glob("shard-*-of-*")} \
+        if shards_dir.is_dir() else set()
+    if shard is None and counts:
+        raise SpecError(f"{spec.log_dir} holds a sharded run ({SHARDS_DIR}/): run it with "
+                        "--shard i/n, or use another log_dir")
+    if shard is not None:
+        if counts - {str(shard.count)}:
+            raise SpecError(f"{spec.log_dir} holds shards of another count "
+                            f"({', '.join(sorted(counts))}): use --shard i/{min(counts)}")
+        if spec.log_dir.is_dir() and any(p.suffix == ".eval" for p in spec.log_dir.iterdir()):
+            raise SpecError(f"{spec.log_dir} holds an unsharded run: use another log_dir "
+                            "for a sharded one")
 
 
 def _holds_imports(log_dir: Path) -> bool:

@@ -133,6 +133,15 @@ def read_log(log: str) -> tuple[dict, list[dict]]:
 _JOURNAL = re.compile(r"_journal/summaries/(\d+)\.json")
 
 
+def log_finished(log: str) -> bool:
+    """Whether a log was closed (success, error or cancelled), not still being written."""
+    path = unquote(urlparse(log).path) if log.startswith("file://") else log
+    if "://" in path or not path.endswith(".eval"):
+        return read_eval_log(log, header_only=True).status != "started"
+    with ZipFile(path) as z:
+        return "header.json" in z.namelist()
+
+
 def summarize(df: pd.DataFrame) -> pd.DataFrame:
     """Per-cell counts, rate and 95% Jeffreys interval over valid episodes."""
     out = []
