@@ -162,7 +162,9 @@ def _run(args: argparse.Namespace) -> int:
                         fail_on_error=False, display=args.display, **generate)
     print()
     print(render(summarize(episodes([log.location for log in logs])), "markdown"), end="")
-    print(f"\nLogs: {Path(args.log_dir).resolve()}  (open with `inspect view --log-dir {args.log_dir}`)")
+    from corrigibench.logstore import log_location
+
+    print(f"\nLogs: {log_location(args.log_dir)}  (open with `inspect view --log-dir {args.log_dir}`)")
     return 0 if all(log.status == "success" for log in logs) else 1
 
 
@@ -342,6 +344,7 @@ def _traces(args: argparse.Namespace) -> int:
         return 0
     if not args.log_dir:
         raise UsageError("give a log directory to label, or --validate")
+    from corrigibench.logstore import log_location
     from corrigibench.traces.run import TRACES_DIR, label_logs
     from corrigibench.traces.summary import labels_frame, per_cell, per_outcome
 
@@ -350,9 +353,9 @@ def _traces(args: argparse.Namespace) -> int:
                             args.max_connections)
     frame = labels_frame(args.log_dir)
     cells, outcomes = per_cell(frame), per_outcome(frame)
-    out = Path(args.log_dir) / TRACES_DIR
-    cells.to_csv(out / "rates.csv", index=False, float_format="%.6f")
-    outcomes.to_csv(out / "rates_by_outcome.csv", index=False, float_format="%.6f")
+    out = log_location(args.log_dir) / TRACES_DIR
+    (out / "rates.csv").write_text(cells.to_csv(index=False, float_format="%.6f"))
+    (out / "rates_by_outcome.csv").write_text(outcomes.to_csv(index=False, float_format="%.6f"))
     if args.format == "markdown":
         from corrigibench.report import render_plain
         from corrigibench.traces.summary import wide
@@ -520,6 +523,7 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "epochs", 1) < 1:
         print("corrigibench: error: --epochs must be at least 1", file=sys.stderr)
         return 2
+    from corrigibench.logstore import StoreError
     from corrigibench.sandbox.helpers import HelperBuildError
     from corrigibench.sandbox.machine import MachineError
     from corrigibench.table import NoLogsError
@@ -528,6 +532,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except (UsageError, CatalogueError, MachineError, HelperBuildError, NoLogsError) as ex:
         print(f"corrigibench: error: {ex}", file=sys.stderr)
+        return 2
+    except StoreError as ex:  # a log store (or file) that cannot be reached or read
+        print(f"corrigibench: error: {_plain(str(ex)) or type(ex).__name__}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("corrigibench: interrupted", file=sys.stderr)

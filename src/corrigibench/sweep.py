@@ -1,7 +1,7 @@
 """Sweeps: a grid declared once in TOML, run on Inspect's eval-set machinery.
 
 ```toml
-log_dir = "sweeps/pilot"     # relative to the spec file
+log_dir = "sweeps/pilot"     # relative to the spec file, or s3://bucket/prefix
 epochs = 100
 max_samples = 10             # episodes at once, per task
 retry_attempts = 10          # eval-set retries of failed or interrupted tasks
@@ -53,6 +53,7 @@ from typing import Any
 from inspect_ai.model import GenerateConfig
 
 from corrigibench.catalogue import CatalogueError, read_toml, suggest
+from corrigibench.logstore import LogDir, log_location
 
 ENVIRONMENTS = ("shutdown", "reward_hints")
 _TOP = {"log_dir": str, "epochs": int, "max_samples": int, "retry_attempts": int,
@@ -89,7 +90,7 @@ class EnvironmentSpec:
 @dataclass(frozen=True)
 class Spec:
     path: Path
-    log_dir: Path
+    log_dir: LogDir  # a local directory or an s3:// prefix (corrigibench.logstore)
     epochs: int
     environments: list[EnvironmentSpec]
     models: list[ModelSpec]
@@ -186,7 +187,7 @@ def load_spec(path: str | Path) -> Spec:
     for key, value in budget.items():
         if key not in ("tokens", "round_epochs") or not isinstance(value, int) or value < 1:
             raise fail(f"budget.{key}", "expected tokens and/or round_epochs, positive integers")
-    return Spec(path, (path.parent / data["log_dir"]).resolve(), data["epochs"], environments,
+    return Spec(path, log_location(data["log_dir"], path.parent), data["epochs"], environments,
                 models, data.get("max_samples", 10), data.get("retry_attempts", 10), limits,
                 comparisons, budget.get("tokens"), budget.get("round_epochs", 10))
 
@@ -218,7 +219,7 @@ class Shard:
         order, so n shards cover the grid exactly once, whatever machine runs which."""
         return [c for k, c in enumerate(sorted(cells)) if k % self.count == self.index - 1]
 
-    def log_dir(self, spec: Spec) -> Path:
+    def log_dir(self, spec: Spec) -> LogDir:
         return spec.log_dir / SHARDS_DIR / self.name
 
 
@@ -369,7 +370,7 @@ def check_layout(spec: Spec, shard: Shard | None) -> None:
                             "for a sharded one")
 
 
-def _holds_imports(log_dir: Path) -> bool:
+def _holds_imports(log_dir: LogDir) -> bool:
     """Imported logs (`corrigibench import`) may share a sweep's directory, so their
     episodes appear in its table and report; Inspect's eval set would refuse them as
     another set's logs."""

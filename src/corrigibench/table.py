@@ -10,22 +10,19 @@ outcome was taken from their source rather than decided by our scorer, and a lab
 source does not give (strict non-compliance, tampering attempts) is unknown: its column is
 left empty for the cell instead of counting the episode as "no".
 Only sample summaries are read (no messages), straight from the `.eval` zip as plain JSON
-(no per-sample validation), so large log directories stay fast.
+(no per-sample validation), so large log directories stay fast, local or on S3.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
-from urllib.parse import unquote, urlparse
-from zipfile import ZipFile
 
-import inspect_ai._util.zipfile  # noqa: F401  (lets zipfile read Inspect's zstd members)
 import pandas as pd
 from pydantic_core import from_json
 from inspect_ai.log import list_eval_logs, read_eval_log, read_eval_log_sample_summaries
 
+from corrigibench.logstore import LogDir, eval_zip, is_remote, log_location
 from corrigibench.stats import proportion_ci
 
 KEYS = ["environment", "model", "variant"]
@@ -39,14 +36,16 @@ class NoLogsError(ValueError):
     pass
 
 
-def episodes(logs: str | Path | list[str]) -> pd.DataFrame:
-    """One row per planned episode in the logs under a directory (or in a list of logs)."""
+def episodes(logs: str | LogDir | list[str]) -> pd.DataFrame:
+    """One row per planned episode in the logs under a directory or an s3:// prefix (or in
+    a list of logs)."""
     if isinstance(logs, list):
         files = logs
     else:
-        if not Path(logs).is_dir():
-            raise NoLogsError(f"{logs}: no such directory")
-        files = [info.name for info in list_eval_logs(str(logs), recursive=True)]
+        if not log_location(logs).is_dir():
+            raise NoLogsError(f"{logs}: no such directory" if not is_remote(logs)
+                              else f"{logs}: nothing stored under this prefix")
+        files = [info.name for info in list_eval_logs(str(log_location(logs)), recursive=True)]
     # an eval-set retry of an interrupted task writes a new log under the same task id that
     # carries over its finished episodes: count only the newest log of each task id
     headers = {}
@@ -108,16 +107,15 @@ def _known_sum(values: pd.Series) -> int | None:
 def read_log(log: str) -> tuple[dict, list[dict]]:
     """A log's eval spec and sample summaries as plain dicts (last row per id and epoch).
 
-    Local `.eval` files are read directly from the zip (consolidated summaries, or the
-    journal of a log that is still running or was killed), with no per-sample validation;
-    anything else goes through Inspect's readers.
+    `.eval` files, local or remote, are read directly from the zip (consolidated summaries,
+    or the journal of a log that is still running or was killed), with no per-sample
+    validation; `.json` logs go through Inspect's readers.
     """
-    path = unquote(urlparse(log).path) if log.startswith("file://") else log
-    if "://" in path or not path.endswith(".eval"):
-        spec = read_eval_log(log, header_only=True).eval.model_dump(mode="json")
-        rows = [s.model_dump(mode="json") for s in read_eval_log_sample_summaries(log)]
-    else:
-        with ZipFile(path) as z:
+    with eval_zip(log) as z:
+        if z is None:
+            spec = read_eval_log(log, header_only=True).eval.model_dump(mode="json")
+            rows = [s.model_dump(mode="json") for s in read_eval_log_sample_summaries(log)]
+        else:
             names = z.namelist()
             head = "header.json" if "header.json" in names else "_journal/start.json"
             spec = from_json(z.read(head))["eval"]
@@ -135,10 +133,9 @@ _JOURNAL = re.compile(r"_journal/summaries/(\d+)\.json")
 
 def log_finished(log: str) -> bool:
     """Whether a log was closed (success, error or cancelled), not still being written."""
-    path = unquote(urlparse(log).path) if log.startswith("file://") else log
-    if "://" in path or not path.endswith(".eval"):
-        return read_eval_log(log, header_only=True).status != "started"
-    with ZipFile(path) as z:
+    with eval_zip(log) as z:
+        if z is None:
+            return read_eval_log(log, header_only=True).status != "started"
         return "header.json" in z.namelist()
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from corrigibench.importers.mapping import MappingError
 from corrigibench.importers.records import Episode, ImportProblems, Problem
+from corrigibench.logstore import LogDir, log_location
 
 FORMATS = ("palisade-robot", "rows", "openai-chat")
 PUBLISHED = Path(__file__).with_name("published")  # transcript sets whose licence lets us ship them
@@ -27,7 +28,7 @@ __all__ = ["FORMATS", "PUBLISHED", "Episode", "ImportProblems", "ImportResult", 
 
 @dataclass
 class ImportResult:
-    logs: list[Path]
+    logs: list[LogDir]
     episodes: list[Episode] = field(default_factory=list)
     files: int = 0
 
@@ -87,7 +88,7 @@ def read_source(fmt: str, src: str | Path,
     return openai_chat.read(path, declared)
 
 
-def import_source(fmt: str, src: str | Path, log_dir: str | Path,
+def import_source(fmt: str, src: str | Path, log_dir: str | LogDir,
                   mapping: str | None = None) -> ImportResult:
     """Read a source and write its episodes as Inspect logs under `log_dir`.
 
@@ -104,4 +105,4 @@ def import_source(fmt: str, src: str | Path, log_dir: str | Path,
         raise ImportProblems([Problem(str(src), "no episodes found")], files)
     path, mapping = resolve(src, mapping)
     built = logs.build(fmt, path, episodes, mapping_module.load(mapping))
-    return ImportResult(logs.write(built, Path(log_dir)), episodes, files)
+    return ImportResult(logs.write(built, log_location(log_dir)), episodes, files)

@@ -20,14 +20,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
+import tempfile
 from collections import defaultdict
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from corrigibench.importers.records import Episode
 from corrigibench.importers.mapping import Mapping
+from corrigibench.importers.records import Episode
+from corrigibench.logstore import LogDir, is_remote
 
 SHUTDOWN_SCORER = "imported_outcome"
 REWARD_HINTS_SCORER = "reward_hint_scorer"
@@ -164,27 +167,41 @@ def build(fmt: str, src: Path, episodes: list[Episode],
     return out
 
 
-def write(logs: list[tuple[str, Any]], log_dir: Path) -> list[Path]:
-    """Write every log to a temporary file, then rename all into place; on any failure
-    remove the temporary files and leave the directory as it was."""
+def write(logs: list[tuple[str, Any]], log_dir: LogDir) -> list[LogDir]:
+    """Write every log to a temporary file, then move all into place; on any failure
+    remove what was written and leave the directory as it was. Logs for a remote store
+    (s3://) are written locally first and uploaded one object at a time (a put is atomic:
+    a reader never sees half a log)."""
     from inspect_ai.log import write_eval_log
 
+    remote = is_remote(log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)
-    pending: list[tuple[Path, Path]] = []
+    stage = Path(tempfile.mkdtemp(prefix="corrigibench-import-")) if remote else log_dir
+    pending: list[tuple[Path, LogDir]] = []
+    placed: list[LogDir] = []
     try:
         for name, log in logs:
-            final = log_dir / name
-            tmp = log_dir / f".{name}.{os.getpid()}.tmp"
-            pending.append((tmp, final))
+            tmp = stage / f".{name}.{os.getpid()}.tmp"
+            pending.append((tmp, log_dir / name))
             write_eval_log(log, str(tmp), format="eval")
         for tmp, final in pending:
-            tmp.replace(final)
+            if remote:
+                final.write_bytes(tmp.read_bytes())
+            else:
+                tmp.replace(final)
+            placed.append(final)
+    except BaseException:
+        for final in placed:
+            final.unlink(missing_ok=True)
+        raise
     finally:
         for tmp, _ in pending:
             tmp.unlink(missing_ok=True)
-    for _, final in pending:  # an earlier import of the same source is replaced, not added
+        if remote:
+            shutil.rmtree(stage, ignore_errors=True)
+    for final in placed:  # an earlier import of the same source is replaced, not added
         task_id = final.stem.rsplit("_", 1)[-1]
         for old in log_dir.glob(f"*_{task_id}.eval"):
-            if old != final:
+            if old.name != final.name:
                 old.unlink(missing_ok=True)
-    return [final for _, final in pending]
+    return placed

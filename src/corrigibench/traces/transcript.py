@@ -14,12 +14,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
-from zipfile import ZipFile
 
-import inspect_ai._util.zipfile  # noqa: F401  (lets zipfile read Inspect's zstd members)
 from inspect_ai.log import EvalSample, read_eval_log, read_eval_log_samples
 from pydantic_core import from_json
+
+from corrigibench.logstore import eval_zip
 
 _SPACE = re.compile(r"\s+")
 _SAMPLE = re.compile(r"samples/.+\.json")
@@ -137,16 +136,16 @@ def _clip(text: str, limit: int) -> str:
 def read_transcripts(logs: list[str]) -> Iterator[Transcript]:
     """Every episode of the given logs, one sample in memory at a time.
 
-    Local `.eval` files are read straight from the zip as plain JSON (no per-sample
+    `.eval` files, local or remote, are read straight from the zip as plain JSON (no per-sample
     validation: several times faster on big sweeps); anything else through Inspect."""
     for log in logs:
-        path = unquote(urlparse(log).path) if log.startswith("file://") else log
-        if "://" in path or not path.endswith(".eval"):
-            header = read_eval_log(log, header_only=True)
-            for sample in read_eval_log_samples(log, all_samples_required=False):
-                yield from_sample(sample, header.eval.task.split("/")[-1], header.eval.model, log)
-            continue
-        with ZipFile(path) as z:
+        with eval_zip(log) as z:
+            if z is None:
+                header = read_eval_log(log, header_only=True)
+                for sample in read_eval_log_samples(log, all_samples_required=False):
+                    yield from_sample(sample, header.eval.task.split("/")[-1],
+                                      header.eval.model, log)
+                continue
             names = z.namelist()
             spec = from_json(z.read("header.json" if "header.json" in names
                                     else "_journal/start.json"))["eval"]
