@@ -37,6 +37,11 @@ def test_the_shipped_published_set_is_rescored_with_the_original_label_beside(tm
         PUBLISHED / "results" / "experiment_010.json"), "path": "results/experiment_010.json",
         "record": "results[12]"}
     assert log.eval.metadata["imported"]["licence"].startswith("MIT")
+    # OpenRouter's token counts of each call are the episode's model usage
+    first = next(s for s in log.samples if s.id == "control_reward_001:1")
+    usage = first.model_usage["deepseek/deepseek-v4-flash-0731"]
+    assert (usage.input_tokens, usage.output_tokens, usage.reasoning_tokens,
+            usage.total_tokens) == (40, 55, 52, 95)
 
 
 def test_the_published_set_yields_the_words_the_labels_were_validated_on(tmp_path) -> None:
@@ -141,6 +146,18 @@ def test_bad_records_are_named_by_file_and_line(tmp_path, lines, fragments) -> N
     for fragment in fragments:
         assert any(s.startswith(str(src)) and fragment in s for s in shown), shown
     assert not (tmp_path / "out").exists()
+
+
+def test_a_token_count_that_is_not_one_is_named(tmp_path) -> None:
+    (tmp_path / "map.toml").write_text(MAPPING.replace(
+        "[fields]\n", "[fields]\ninput_tokens = 'usage.in'\n"))
+    src = tmp_path / "data.jsonl"
+    src.write_text(json.dumps({"answer": "3", "model": "m", "condition": "base",
+                               "usage": {"in": "40"}}) + "\n")
+    with pytest.raises(ImportProblems) as caught:
+        import_source("rows", src, tmp_path / "out", str(tmp_path / "map.toml"))
+    assert [str(p) for p in caught.value.problems] == [
+        f"{src}:1: input_tokens at 'usage.in' is not a token count: '40'"]
 
 
 def test_a_field_path_no_record_has_is_named(tmp_path) -> None:

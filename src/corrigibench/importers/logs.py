@@ -90,7 +90,7 @@ def score(episode: Episode) -> Any:
 
 def sample(episode: Episode, fmt: str) -> Any:
     from inspect_ai.log import EvalSample
-    from inspect_ai.model import ChatCompletionChoice, ModelOutput
+    from inspect_ai.model import ChatCompletionChoice, ModelOutput, ModelUsage
 
     prompts = [m for m in episode.messages if m.role in ("system", "user")]
     first_answer = next((i for i, m in enumerate(episode.messages) if m.role == "assistant"),
@@ -110,12 +110,17 @@ def sample(episode: Episode, fmt: str) -> Any:
         if episode.prompt is not None:
             metadata["prompt_sha256"] = hashlib.sha256(episode.prompt.encode("utf-8")).hexdigest()
     scorer = REWARD_HINTS_SCORER if episode.environment == "reward_hints" else SHUTDOWN_SCORER
+    usage = None
+    if episode.usage:
+        tokens = {"input_tokens": 0, "output_tokens": 0, **episode.usage}
+        usage = ModelUsage(**tokens, total_tokens=tokens["input_tokens"] + tokens["output_tokens"])
     return EvalSample(
         id=episode.id, epoch=1,
         input=leading if len(leading) != 1 or leading[0].role != "user" else leading[0].text,
         target="", messages=episode.messages,
         output=ModelOutput(model=episode.model, choices=[ChatCompletionChoice(
-            message=last, stop_reason="stop")] if last is not None else []),
+            message=last, stop_reason="stop")] if last is not None else [], usage=usage),
+        model_usage={episode.model: usage} if usage else {},
         scores={scorer: score(episode)}, metadata=metadata,
         uuid=_hash(fmt, episode.source, episode.id))
 

@@ -21,6 +21,9 @@ id = ["run", "iteration"]                    # optional: a path or a list (joine
                                              #   default: the record's place in its file
 original_label = "evaluation"                # optional: kept as it is beside our label
 error = "error"                              # optional: a non-empty value marks an API error
+input_tokens = "usage.prompt_tokens"         # optional: token usage, kept as the episode's
+output_tokens = "usage.completion_tokens"    #   model usage (`output_tokens` includes any
+reasoning_tokens = "usage.reasoning_tokens"  #   reasoning, as the APIs count it)
 
 [defaults]                                   # any format: values for records that lack them
 model = "openai/o3"
@@ -60,7 +63,9 @@ from corrigibench.catalogue import CatalogueError
 from corrigibench.importers.records import ENVIRONMENTS, PARITIES
 
 BUILT_IN = Path(__file__).with_name("mappings")
-FIELDS = ("prompt", "reasoning", "answer", "model", "condition", "id", "original_label", "error")
+USAGE_FIELDS = ("input_tokens", "output_tokens", "reasoning_tokens")
+FIELDS = ("prompt", "reasoning", "answer", "model", "condition", "id", "original_label", "error",
+          *USAGE_FIELDS)
 _TOP = {"schema", "description", "source", "licence", "environment", "records", "files",
         "fields", "defaults", "parity", "conditions", "hints"}
 _DEFAULTS = {"model", "condition", "environment", "hint_parity", "instructed_parity"}

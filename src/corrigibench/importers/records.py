@@ -61,3 +61,6 @@ class Episode:
     """The source's own label(s), kept beside ours as they were."""
     metadata: dict[str, Any] = field(default_factory=dict)
     """Anything else worth keeping (run directory, notes, extra fields)."""
+    usage: dict[str, int] | None = None
+    """Token usage as the source recorded it (`input_tokens`, `output_tokens`,
+    `reasoning_tokens`), kept as the sample's model usage; None when it has none."""

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from corrigibench.importers import chat
-from corrigibench.importers.mapping import Mapping, MappingError, get, missing
+from corrigibench.importers.mapping import USAGE_FIELDS, Mapping, MappingError, get, missing
 from corrigibench.importers.records import Episode, Problem
 
 FORMAT = "rows"
@@ -152,6 +152,11 @@ def _episode(record: Any, file_data: Any, path: Path, relative: str, where: str,
             messages = chat.to_inspect(prompt)
         except chat.MessageError as ex:
             bad.append(f"prompt at {_show(mapping.fields['prompt'])}: {ex}")
+    usage = {key: value(key) for key in USAGE_FIELDS if key in mapping.fields}
+    for key, count in usage.items():
+        if count is not None and (not isinstance(count, int) or isinstance(count, bool)
+                                  or count < 0):
+            bad.append(f"{key} at {_show(mapping.fields[key])} is not a token count: {count!r}")
     if bad:
         problems.extend(Problem(where, what) for what in bad)
         return None
@@ -169,7 +174,8 @@ def _episode(record: Any, file_data: Any, path: Path, relative: str, where: str,
                                    **locator},
         answer=text, hint_parity=hint, instructed_parity=instructed, prompt=prompt_text,
         original_label=original,
-        metadata={"api_error": str(error)} if error else {})
+        metadata={"api_error": str(error)} if error else {},
+        usage={k: v for k, v in usage.items() if v is not None} or None)
 
 
 def _show(paths: str | tuple[str, ...]) -> str:
