@@ -261,6 +261,51 @@ def _sweep_status(spec) -> int:
     return 0 if counts["done"] == len(rows) else 1
 
 
+def _cost(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from corrigibench.cost import CostError, Price, project, usage
+    from corrigibench.table import render
+
+    try:
+        prices = [Price.parse(p) for p in args.price or []]
+        table = project(usage(args.log_dir), args.episodes, prices, args.batch_discount,
+                        args.rpm, args.tpm)
+    except CostError as ex:
+        raise UsageError(str(ex)) from None
+    if args.format != "markdown":
+        print(render(table, args.format), end="")
+        return 0
+
+    def number(value: float, digits: int = 0) -> str:
+        return "–" if pd.isna(value) else f"{value:,.{digits}f}"
+
+    def span(row: pd.Series, key: str, digits: int = 0, unit: str = "") -> str:
+        if key not in row or pd.isna(row[key]):
+            return "–"
+        if (unit == "$" and row[key + "_high"] < 100) or (key == "hours" and row[key + "_high"] < 10):
+            digits = 2  # cents and minutes matter for a small study
+        return (f"{unit}{number(row[key], digits)} ({unit}{number(row[key + '_low'], digits)}"
+                f"–{unit}{number(row[key + '_high'], digits)})")
+
+    lines = ["| environment | model | episodes read (with usage) | calls / episode | input / "
+             "episode | output / episode (reasoning) | study tokens | cost | with batch | "
+             "hours at the limit |", "|" + "---|" * 10]
+    for _, row in table.iterrows():
+        lines.append(" | ".join([
+            f"| {row['environment']}", row["model"],
+            f"{row['episodes_read']} ({row['with_usage']})",
+            number(row["calls_per_episode"], 1), number(row["input_tokens_per_episode"]),
+            f"{number(row['output_tokens_per_episode'])} "
+            f"({number(row['reasoning_tokens_per_episode'])})",
+            span(row, "study_tokens"), span(row, "cost_usd", 0, "$"),
+            span(row, "batch_cost_usd", 0, "$"), span(row, "hours", 1)]) + " |")
+    print("\n".join(lines))
+    print(f"\nFor {args.episodes:,} episodes per row; in brackets, the 95% interval of the "
+          "pilot's mean. Batch applies to reward-hint runs only.")
+    return 0
+
+
 def _plan(args: argparse.Namespace) -> int:
     from corrigibench.stats import episodes_for_halfwidth, episodes_to_detect
 
@@ -456,6 +501,22 @@ def parser() -> argparse.ArgumentParser:
     w.add_argument("--max-epochs", type=int, help="adaptive: most episodes any cell may use")
     w.add_argument("--display", default="plain", choices=("full", "rich", "plain", "log", "none"))
     w.set_defaults(func=_sweep)
+
+    p_cost = sub.add_parser("cost", help="tokens, cost and time of a study, projected from a "
+                                         "pilot's logs")
+    p_cost.add_argument("log_dir", help="the pilot's logs (a directory or s3:// prefix)")
+    p_cost.add_argument("--episodes", type=int, required=True,
+                        help="episodes the study runs per (environment, model), e.g. 11000 "
+                             "for 11 conditions x 1,000")
+    p_cost.add_argument("--price", action="append", metavar="[MODEL=]IN/OUT",
+                        help="list price in USD per million input/output tokens, for one "
+                             "model or all (repeatable), e.g. openai/o3=2/8")
+    p_cost.add_argument("--batch-discount", type=float, default=0.5,
+                        help="share taken off by the provider's batch API (default 0.5)")
+    p_cost.add_argument("--rpm", type=float, help="rate limit: requests per minute")
+    p_cost.add_argument("--tpm", type=float, help="rate limit: tokens per minute")
+    p_cost.add_argument("--format", choices=("markdown", "csv", "json"), default="markdown")
+    p_cost.set_defaults(func=_cost)
 
     p_plan = sub.add_parser("plan", help="episodes needed: to detect a difference, or for a "
                                          "given interval half-width")
