@@ -74,11 +74,13 @@ def tokens_used(log_dir) -> int:
 
 def run_adaptive(spec: Spec, halfwidth: float, max_epochs: int | dict[Cell, int],
                  display: str = "plain", round_epochs: int | None = None,
-                 token_budget: int | None = None) -> dict:
+                 token_budget: int | None = None, only: list[Cell] | None = None) -> dict:
     """Run rounds until every cell is closed (or the token budget is spent); returns the
     summary written to adaptive.json. halfwidth 0 never closes a cell early: a fixed design
     run in rounds, which is how a budget is honoured. `max_epochs` may give each cell
-    (environment, model, condition) its own cap; a cell missing from it is not run."""
+    (environment, model, condition) its own cap; a cell missing from it is not run. `only`
+    restricts the run to some cells (a shard's: each cell's rule needs only its own
+    episodes)."""
     from corrigibench.table import episodes
 
     round_epochs = round_epochs or spec.epochs
@@ -89,6 +91,8 @@ def run_adaptive(spec: Spec, halfwidth: float, max_epochs: int | dict[Cell, int]
         for sample in task.dataset:
             for m in spec.models:
                 cell = (env.name, m.name, str(sample.id))
+                if only is not None and cell not in only:
+                    continue
                 if not isinstance(max_epochs, dict) or cell in max_epochs:
                     cells[cell] = {"rounds": 0}
     number = 0

@@ -27,16 +27,20 @@ from corrigibench.report import figures as draw
 from corrigibench.report import tables
 from corrigibench.report.documents import Section, html_document, markdown, render_plain
 from corrigibench.stats import DENOMINATOR_POLICY
-from corrigibench.table import RATE_OF, episodes, summarize
+from corrigibench.logstore import LogDir, is_remote, log_location
+from corrigibench.table import RATE_OF, NoLogsError, episodes, summarize
 
 __all__ = ["build", "comparisons", "render_plain"]
 _EXCLUDED = ("limit", "error", "invalid", "ambiguous", "undecided", "missing")
 
 
-def build(log_dir: str | Path, out_dir: str | Path | None = None) -> Path:
-    """Write the report for the logs under log_dir; returns the output directory."""
-    log_dir = Path(log_dir)
-    out = Path(out_dir) if out_dir else log_dir / "report"
+def build(log_dir: str | LogDir, out_dir: str | Path | None = None) -> Path:
+    """Write the report of the logs under log_dir (a directory or an s3:// prefix) into
+    out_dir, a local directory (default: LOG_DIR/report for local logs); returns it."""
+    log_dir = log_location(log_dir)
+    if out_dir is None and is_remote(log_dir):
+        raise NoLogsError(f"{log_dir}: the report is written to a local directory: give --out DIR")
+    out = Path(out_dir) if out_dir else Path(log_dir) / "report"
     eps = episodes(log_dir)
     cells = summarize(eps)
     figures_dir = out / "figures"
@@ -82,8 +86,8 @@ def build(log_dir: str | Path, out_dir: str | Path | None = None) -> Path:
                                "reconstruction; `corrigibench variants ENV` gives its sources) "
                                "and the sha256 of every text its agents were shown."],
                 [(None, tables.conditions(_conditions(eps)))]),
-        Section("Runs", [f"Logs: `{log_dir.resolve()}`. Open them with "
-                         f"`inspect view --log-dir {log_dir.resolve()}`."],
+        Section("Runs", [f"Logs: `{log_dir}`. Open them with "
+                         f"`inspect view --log-dir {log_dir}`."],
                 [(None, tables.runs(_runs(eps), out))])]
     (out / "report.md").write_text(markdown(f"corrigibench report: {log_dir.name}", sections))
     (out / "report.html").write_text(html_document(f"corrigibench report: {log_dir.name}",
@@ -91,7 +95,7 @@ def build(log_dir: str | Path, out_dir: str | Path | None = None) -> Path:
     return out
 
 
-def _summary(log_dir: Path, eps: pd.DataFrame, cells: pd.DataFrame,
+def _summary(log_dir: LogDir, eps: pd.DataFrame, cells: pd.DataFrame,
              family: pd.DataFrame | None, adaptive: pd.DataFrame | None,
              study: dict | None) -> Section:
     """What a reader needs first: what ran, what counts, and what was found."""
@@ -150,7 +154,7 @@ def _summary(log_dir: Path, eps: pd.DataFrame, cells: pd.DataFrame,
     return Section("Summary", paragraphs, tables_, notes=notes)
 
 
-def _study(log_dir: Path) -> dict | None:
+def _study(log_dir: LogDir) -> dict | None:
     from corrigibench.study.run import STUDY_DIR, STUDY_FILE, evaluate
 
     if not (log_dir / STUDY_DIR / STUDY_FILE).exists():
@@ -290,7 +294,7 @@ def _hypothesis_groups(study: dict | None, environment: str,
     return groups
 
 
-def _reasoning(log_dir: Path, out: Path) -> dict[str, pd.DataFrame] | None:
+def _reasoning(log_dir: LogDir, out: Path) -> dict[str, pd.DataFrame] | None:
     """Category rates from `corrigibench traces`, if it has labelled these logs."""
     from corrigibench.traces.run import CATEGORIES_FILE, PATTERNS_FILE, TRACES_DIR
     from corrigibench.traces.summary import labels_frame, per_cell, per_outcome, wide
@@ -326,7 +330,7 @@ def _layer_agreement(used: list[dict], layers: list[str]) -> pd.DataFrame:
         for c in categories] for layer in layers})
 
 
-def comparisons(log_dir: Path, cells: pd.DataFrame) -> pd.DataFrame | None:
+def comparisons(log_dir: LogDir, cells: pd.DataFrame) -> pd.DataFrame | None:
     """The sweep's declared family of comparisons: difference with Newcombe's interval,
     Fisher's exact p-value, and Holm-adjusted p-values across the family."""
     from corrigibench.stats import compare, holm
@@ -361,7 +365,7 @@ def comparisons(log_dir: Path, cells: pd.DataFrame) -> pd.DataFrame | None:
     return table
 
 
-def _adaptive(log_dir: Path) -> pd.DataFrame | None:
+def _adaptive(log_dir: LogDir) -> pd.DataFrame | None:
     """Per-cell episodes used and saved, when the sweep ran adaptively."""
     from corrigibench.adaptive import ADAPTIVE_FILE
 

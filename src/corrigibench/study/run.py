@@ -20,12 +20,13 @@ LOGDIR/study/
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from corrigibench.logstore import LogDir, log_location
 from corrigibench.study.plan import CellPlan, plan_cells
 from corrigibench.study.spec import Hypotheses, HypothesesError, load_hypotheses
 from corrigibench.sweep import EnvironmentSpec, ModelSpec, Spec
@@ -200,17 +201,18 @@ def settings(study: Study, rows: list[tuple[CellPlan, int]]) -> dict[str, Any]:
                       for c, n in rows]}
 
 
-def evaluate(log_dir: str | Path) -> dict[str, Any]:
+def evaluate(log_dir: str | LogDir) -> dict[str, Any]:
     """The verdicts of the study whose logs are in log_dir (from its stored hypotheses)."""
     from corrigibench.study.verdicts import matrix, summarize
     from corrigibench.table import episodes
     from corrigibench.traces.summary import labels_frame
 
-    log_dir = Path(log_dir)
+    log_dir = log_location(log_dir)
     stored = json.loads((log_dir / STUDY_DIR / STUDY_FILE).read_text())
-    hypotheses = load_hypotheses(log_dir / STUDY_DIR / HYPOTHESES_COPY)
-    # the stored copy sits beside the logs: relative variants files resolve where they were
-    hypotheses = replace(hypotheses, path=Path(stored["hypotheses"]))
+    # the stored copy (read from the log store, local or s3://) under the file's own name:
+    # relative variants files resolve where they were
+    hypotheses = load_hypotheses(stored["hypotheses"],
+                                 text=(log_dir / STUDY_DIR / HYPOTHESES_COPY).read_text())
     if set(stored.get("only", hypotheses.hypotheses)) != set(hypotheses.hypotheses):
         hypotheses = hypotheses.select(stored["only"])  # the study ran with --only
     eps = episodes(log_dir)

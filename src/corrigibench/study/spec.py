@@ -9,6 +9,7 @@ reported with a suggestion before anything runs.
 from __future__ import annotations
 
 import re
+import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -152,14 +153,22 @@ class Hypotheses:
         return replace(self, hypotheses=hypotheses, contrasts=contrasts, ladders=ladders)
 
 
-def load_hypotheses(path: str | Path | None = None) -> Hypotheses:
-    """Read and check a hypotheses file (the built-in one by default)."""
+def load_hypotheses(path: str | Path | None = None, text: str | None = None) -> Hypotheses:
+    """Read and check a hypotheses file (the built-in one by default). With `text`, check
+    that text instead of reading the file (a study's stored copy, read from a log store);
+    `path` then only names it in messages and anchors relative variants files."""
     path = Path(path).expanduser().resolve() if path else BUILTIN
-    data = read_toml(path)
-    try:
-        text = path.read_text()
-    except OSError as ex:  # read_toml has read it already; only a race gets here
-        raise HypothesesError(f"{path}: cannot read: {ex.strerror}") from None
+    if text is not None:
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as ex:
+            raise HypothesesError(f"{path}: not valid TOML: {ex}") from None
+    else:
+        data = read_toml(path)
+        try:
+            text = path.read_text()
+        except OSError as ex:  # read_toml has read it already; only a race gets here
+            raise HypothesesError(f"{path}: cannot read: {ex.strerror}") from None
 
     def fail(where: str, problem: str) -> HypothesesError:
         return HypothesesError(f"{path}: {where}: {problem}")
