@@ -75,6 +75,8 @@ def test_report_from_both_environments(report: Path) -> None:
     study = 6 * 2  # --only condition-over-emphasis: 6 conditions (4 shutdown, 2 hints)
     assert len(episodes) == 2 * 2 + 1 + 6 * 2 + study
     assert all(e["text_sha256"] for e in episodes)
+    runs = md.split("## Runs", 1)[1]
+    assert "{}" not in runs  # a run with no generate settings or model args shows "–"
     for name in ("shutdown-rates", "shutdown-heatmap", "reward_hints-rates",
                  "reward-hints-by-encoding", "reward-hints-by-incentive",
                  "study-verdicts-scripted_rlvr-grader", "study-contrasts-scripted_rlvr-grader"):

@@ -96,6 +96,8 @@ def runs(frame: pd.DataFrame, out: Path) -> pd.DataFrame:
     shown["log"] = [log_link(log, out) for log in frame["log"]]
     shown["created"] = frame["created"].map(lambda c: str(c).replace("T", " ")[:19])
     shown["episodes"] = frame["episodes"].map(_int)
+    for column in ("generate", "model_args"):  # none given: a dash, not "{}"
+        shown[column] = frame[column].map(lambda text: DASH if text in ("{}", "") else text)
     return shown.rename(columns={"model_args": "model args"})
 
 
