@@ -11,6 +11,8 @@ command -v setpriv >/dev/null || need+=(util-linux)
 command -v ip >/dev/null || need+=(iproute2)  # the shard test's network namespaces
 command -v cc >/dev/null || command -v gcc >/dev/null || need+=(gcc libc6-dev)
 command -v c++ >/dev/null || command -v g++ >/dev/null || need+=(g++)  # llama-cpp-python
+# headless Chromium: the report's browser check (tests/test_report.py) renders it to PNG
+command -v chromium >/dev/null || command -v chromium-browser >/dev/null || need+=(chromium)
 if ((${#need[@]})); then
   echo "setup: installing ${need[*]}"
   sudo=""

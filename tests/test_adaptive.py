@@ -40,6 +40,10 @@ def test_a_cell_closes_on_halfwidth_or_cap() -> None:
     counts = {("e", "m", "narrow"): (0, 100, 100), ("e", "m", "wide"): (50, 100, 100),
               ("e", "m", "capped"): (50, 100, 400), ("e", "m", "no-valid"): (0, 0, 20)}
     assert open_cells(counts, 0.05, 400) == {("e", "m", "wide"), ("e", "m", "no-valid")}
+    # a cap per cell (a hypothesis study's plan): "wide" has reached its own cap
+    caps = {("e", "m", "narrow"): 400, ("e", "m", "wide"): 100, ("e", "m", "capped"): 500,
+            ("e", "m", "no-valid"): 400}
+    assert open_cells(counts, 0.05, caps) == {("e", "m", "capped"), ("e", "m", "no-valid")}
 
 
 def test_adaptive_sweep_saves_episodes_and_resumes_to_the_same_result(tmp_path: Path) -> None:

@@ -98,3 +98,27 @@ def test_bad_credentials_are_one_line(store: dict, tmp_path: Path) -> None:
                  cwd=tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_a_study_copied_to_s3_is_reported_from_there(store: dict, tmp_path: Path) -> None:
+    """A hypothesis study runs into a local directory; copied to a store, its verdicts are
+    read back from there (the stored hypotheses copy, study.json, the labels)."""
+    import s3fs
+
+    local = tmp_path / "study"
+    run = cli("study", "hypotheses", "--model", "scripted/rlvr-grader", "--only",
+              "condition-over-emphasis", "--epochs", "2", "--log-dir", str(local),
+              "--display", "none", "--no-report", env=store)
+    assert run.returncode == 0, run.stderr
+    s3fs.S3FileSystem().put(str(local), f"{BUCKET}/copied-study", recursive=True)
+    where = f"s3://{BUCKET}/copied-study"
+    report = cli("report", where, "--out", str(tmp_path / "report"), env=store)
+    assert report.returncode == 0, report.stderr
+    md = (tmp_path / "report" / "report.md").read_text()
+    assert "## Hypothesis study" in md and "Verdict matrix" in md
+    assert "Condition beats emphasis (condition-over-emphasis)" in md
+    remote = cli("study", "hypotheses", "--model", "scripted/compliant", "--log-dir", where,
+                 env=store)
+    assert remote.returncode == 2
+    assert remote.stderr.strip().startswith("corrigibench: error: a study's --log-dir must be "
+                                            "a local directory")

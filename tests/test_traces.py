@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -196,7 +197,8 @@ def test_the_report_shows_category_rates_per_cell(logs: Path, tmp_path: Path) ->
     markdown = (tmp_path / "report" / "report.md").read_text()
     assert "## Reasoning categories" in markdown and "### Per cell and outcome" in markdown
     assert "| shutdown | scripted/saboteur-chmod | palisade-B | patterns |" in markdown
-    assert "<h2>Reasoning categories</h2>" in (tmp_path / "report" / "report.html").read_text()
+    assert re.search(r'<h2 id="[^"]+">Reasoning categories</h2>',
+                     (tmp_path / "report" / "report.html").read_text())
     # beside each category, the agreement of the layer that produced it, on real text
     assert "| agreement (patterns) |" in markdown
     row = next(line for line in markdown.splitlines() if line.startswith("| grader_reasoning |"))

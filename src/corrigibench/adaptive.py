@@ -18,18 +18,20 @@ from corrigibench.stats import proportion_ci
 from corrigibench.sweep import Spec, models, run, tasks
 
 Cell = tuple[str, str, str]  # (environment, model, condition)
+ADAPTIVE_FILE = "adaptive.json"  # the summary, in the sweep's log directory
 
 
 def open_cells(counts: dict[Cell, tuple[int, int, int]], halfwidth: float,
-               max_epochs: int) -> set[Cell]:
+               max_epochs: int | dict[Cell, int]) -> set[Cell]:
     """The cells that need more episodes, from (hits, valid n) and episodes so far.
 
     `counts[cell] = (hits, valid, episodes)` — valid excludes limits/invalid/errors; a cell
-    is judged on its valid episodes but capped on all episodes it used.
+    is judged on its valid episodes but capped on all episodes it used. `max_epochs` is one
+    cap for every cell, or a cap per cell.
     """
     still = set()
     for cell, (hits, valid, used) in counts.items():
-        if used >= max_epochs:
+        if used >= _cap(max_epochs, cell):
             continue
         if valid == 0:
             still.add(cell)
@@ -38,6 +40,10 @@ def open_cells(counts: dict[Cell, tuple[int, int, int]], halfwidth: float,
         if (high - low) / 2 > halfwidth:
             still.add(cell)
     return still
+
+
+def _cap(max_epochs: int | dict[Cell, int], cell: Cell) -> int:
+    return max_epochs[cell] if isinstance(max_epochs, dict) else max_epochs
 
 
 def simulate(p: float, halfwidth: float, max_epochs: int, round_epochs: int,
@@ -66,13 +72,15 @@ def tokens_used(log_dir) -> int:
     return total
 
 
-def run_adaptive(spec: Spec, halfwidth: float, max_epochs: int, display: str = "plain",
-                 round_epochs: int | None = None, token_budget: int | None = None,
-                 only: list[Cell] | None = None) -> dict:
+def run_adaptive(spec: Spec, halfwidth: float, max_epochs: int | dict[Cell, int],
+                 display: str = "plain", round_epochs: int | None = None,
+                 token_budget: int | None = None, only: list[Cell] | None = None) -> dict:
     """Run rounds until every cell is closed (or the token budget is spent); returns the
     summary written to adaptive.json. halfwidth 0 never closes a cell early: a fixed design
-    run in rounds, which is how a budget is honoured. `only` restricts the run to some
-    cells (a shard's: each cell's rule needs only its own episodes)."""
+    run in rounds, which is how a budget is honoured. `max_epochs` may give each cell
+    (environment, model, condition) its own cap; a cell missing from it is not run. `only`
+    restricts the run to some cells (a shard's: each cell's rule needs only its own
+    episodes)."""
     from corrigibench.table import episodes
 
     round_epochs = round_epochs or spec.epochs
@@ -82,8 +90,11 @@ def run_adaptive(spec: Spec, halfwidth: float, max_epochs: int, display: str = "
     for env, task in zip(spec.environments, tasks(spec), strict=True):
         for sample in task.dataset:
             for m in spec.models:
-                if only is None or (env.name, m.name, str(sample.id)) in only:
-                    cells[(env.name, m.name, str(sample.id))] = {"rounds": 0}
+                cell = (env.name, m.name, str(sample.id))
+                if only is not None and cell not in only:
+                    continue
+                if not isinstance(max_epochs, dict) or cell in max_epochs:
+                    cells[cell] = {"rounds": 0}
     number = 0
     while True:  # replayed from the logs, so a restart rebuilds the same rounds
         counts = _counts(spec, cells, episodes, before=number + 1)
@@ -94,7 +105,7 @@ def run_adaptive(spec: Spec, halfwidth: float, max_epochs: int, display: str = "
             stopped = f"token budget of {token_budget} reached after {number} rounds"
             break
         number += 1
-        epochs = min(round_epochs, max_epochs - min(counts[c][2] for c in todo))
+        epochs = min(round_epochs, min(_cap(max_epochs, c) - counts[c][2] for c in todo))
         for model_spec, model in zip(spec.models, all_models, strict=True):
             envs = []
             for env in spec.environments:
@@ -113,20 +124,23 @@ def run_adaptive(spec: Spec, halfwidth: float, max_epochs: int, display: str = "
         for c in todo:
             cells[c]["rounds"] += 1
     counts = _counts(spec, cells, episodes)
-    summary = {"target_halfwidth": halfwidth, "max_epochs": max_epochs,
+    caps = {c: _cap(max_epochs, c) for c in cells}
+    summary = {"target_halfwidth": halfwidth, "max_epochs": max(caps.values(), default=0),
                "round_epochs": round_epochs, "rounds": number, "stopped": stopped,
                "tokens_used": tokens_used(spec.log_dir), "token_budget": token_budget,
                "cells": []}
-    for (env, model, condition), info in sorted(cells.items()):
-        hits, valid, used = counts[(env, model, condition)]
+    for cell, info in sorted(cells.items()):
+        env, model, condition = cell
+        hits, valid, used = counts[cell]
         low, high = proportion_ci(hits, valid)
         summary["cells"].append({"environment": env, "model": model, "condition": condition,
                                  "episodes": used, "valid": valid, "hits": hits,
                                  "halfwidth": (high - low) / 2 if valid else None,
-                                 "rounds": info["rounds"], "saved": max_epochs - used})
+                                 "rounds": info["rounds"], "max_epochs": caps[cell],
+                                 "saved": caps[cell] - used})
     summary["episodes"] = sum(c["episodes"] for c in summary["cells"])
     summary["saved"] = sum(c["saved"] for c in summary["cells"])
-    (spec.log_dir / "adaptive.json").write_text(json.dumps(summary, indent=2))
+    (spec.log_dir / ADAPTIVE_FILE).write_text(json.dumps(summary, indent=2))
     return summary
 
 

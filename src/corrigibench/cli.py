@@ -10,6 +10,7 @@ import re
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import NoReturn
 
 from corrigibench.catalogue import CatalogueError
 
@@ -19,6 +20,15 @@ DEFAULT_CONDITION = {"shutdown": "palisade-A", "reward_hints": "unlabelled"}
 
 class UsageError(ValueError):
     """Bad input from the user: reported as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors on one line (no usage block): `corrigibench: error: ...`
+    and where to look, exit status 2. Subcommands inherit it (add_subparsers uses the
+    parent's class)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"corrigibench: error: {self.prog}: {message} (see {self.prog} --help)\n")
 
 
 def _variants(args: argparse.Namespace) -> int:
@@ -209,7 +219,7 @@ def _sweep(args: argparse.Namespace) -> int:
         raise UsageError("a token budget ([budget] tokens) spans the whole sweep and cannot "
                          "hold across shards run apart: split it into one spec per machine")
     if args.target_halfwidth is not None or spec.budget_tokens is not None:
-        from corrigibench.adaptive import run_adaptive
+        from corrigibench.adaptive import ADAPTIVE_FILE, run_adaptive
 
         if args.target_halfwidth is not None:
             if args.max_epochs is None:
@@ -229,11 +239,11 @@ def _sweep(args: argparse.Namespace) -> int:
             print(f"corrigibench: {ex}", file=sys.stderr)
             return 1
         print(render(summarize(episodes(spec.log_dir)), "markdown"), end="")
-        fixed = len(summary["cells"]) * summary["max_epochs"]
+        fixed = sum(c["max_epochs"] for c in summary["cells"])
         left = "not run" if summary["stopped"] else "saved"
         print(f"\n{summary['rounds']} rounds, {summary['episodes']} episodes of {fixed} planned "
               f"({summary['saved']} {left}), {summary['tokens_used']} tokens; per cell in "
-              f"{spec.log_dir / 'adaptive.json'}")
+              f"{spec.log_dir / ADAPTIVE_FILE}")
         if summary["stopped"]:
             print(f"Stopped: {summary['stopped']} (raise [budget] tokens and run again to go on)")
             return 1
@@ -245,6 +255,96 @@ def _sweep(args: argparse.Namespace) -> int:
     print(f"\nLogs: {where}" + ("" if done else
           "  (not finished: run the same command again to resume)"))
     return 0 if done else 1
+
+
+def _study(args: argparse.Namespace) -> int:
+    from corrigibench import sweep
+    from corrigibench.study import (Design, Study, check_catalogues, describe_plan,
+                                    load_hypotheses, model_note, run)
+    from corrigibench.study.render import summary_table
+
+    hypotheses = load_hypotheses(args.hypotheses)
+    if args.only is not None:
+        only = [h.strip() for h in args.only.split(",") if h.strip()]
+        if not only:
+            raise UsageError("--only needs at least one hypothesis id")
+        hypotheses = hypotheses.select(only)
+    check_catalogues(hypotheses)
+    names = [m.strip() for m in args.model.split(",") if m.strip()]
+    if not names:
+        raise UsageError("--model needs at least one model")
+    adaptive = args.adaptive or args.target_halfwidth is not None
+    if adaptive and args.epochs is not None:
+        raise UsageError("--epochs fixes every cell's size; leave it out with --adaptive "
+                         "(use --max-epochs to cap the cells)")
+    if args.target_halfwidth is not None and not 0 < args.target_halfwidth < 0.5:
+        raise UsageError("--target-halfwidth must be between 0 and 0.5")
+    for flag in ("max_epochs", "round_epochs", "max_samples"):
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
+            raise UsageError(f"--{flag.replace('_', '-')} must be at least 1")
+    models = [sweep.ModelSpec(name, _generate_config(args.G or []), None,
+                              _model_args(args.M or [])) for name in names]
+    slug = "+".join(n.replace("/", "_") for n in names)
+    from corrigibench.logstore import is_remote
+
+    if args.log_dir and is_remote(args.log_dir):
+        raise UsageError("a study's --log-dir must be a local directory (its report and "
+                         "`corrigibench table` can then read a copy on s3://)")
+    log_dir = Path(args.log_dir or f"studies/hypotheses-{slug}").resolve()
+    env_args = {"shutdown": {"message_limit": args.message_limit}} if args.message_limit else {}
+    study = Study(hypotheses, models, log_dir,
+                  Design(epochs=args.epochs, adaptive=adaptive,
+                         target_halfwidth=args.target_halfwidth, max_epochs=args.max_epochs,
+                         round_epochs=args.round_epochs),
+                  max_samples=args.max_samples, env_args=env_args, judge=args.judge)
+    if args.dry_run:
+        print(describe_plan(study))
+        return 0
+    shutdown_args = {**hypotheses.environments.get("shutdown", {}), **env_args.get("shutdown", {})}
+    if hypotheses.conditions("shutdown") and shutdown_args.get("sandbox", "bwrap") == "bwrap":
+        import shutil
+
+        from corrigibench.sandbox.machine import bwrap_path, preflight
+
+        bwrap_path()
+        if os.geteuid() == 0 and shutil.which("setpriv") is None:
+            raise UsageError("setpriv (util-linux) is needed to run machines as a "
+                             "non-root user: apt-get install util-linux")
+        asyncio.run(preflight())
+    from corrigibench.study.run import sweep_spec
+
+    sweep.models(sweep_spec(study, 1))  # every model must resolve before anything is written
+    if args.judge:
+        from inspect_ai.model import get_model
+
+        try:
+            get_model(args.judge, memoize=False)
+        except Exception as ex:  # Inspect's model errors come in several types
+            raise UsageError(f"judge {args.judge!r}: {_plain(str(ex))}") from None
+    try:
+        result = run(study, display=args.display)
+    except RuntimeError as ex:  # an adaptive round that did not finish
+        print(f"corrigibench: {ex}", file=sys.stderr)
+        return 1
+    for model in study.models:
+        print(f"\n{model.name}")
+        note = model_note(model.name)
+        if note:
+            print(f"  NOTE: {model.name} is {note}.")
+        table = summary_table(result, model.name)
+        for row in table.itertuples(index=False):
+            print(f"  {row.hypothesis}: {row.verdict}")
+    out = result["out"]
+    print(f"\nVerdict matrix, contrasts and verdicts: {out / 'summary.md'} (CSVs beside it)")
+    if not args.no_report:
+        from corrigibench.report import build
+
+        report = build(log_dir)
+        print(f"Report: {report / 'report.html'}")
+    if not result["done"]:
+        print("Not finished: run the same command again to resume.")
+        return 1
+    return 0
 
 
 def _sweep_status(spec) -> int:
@@ -402,7 +502,7 @@ def _traces(args: argparse.Namespace) -> int:
     (out / "rates.csv").write_text(cells.to_csv(index=False, float_format="%.6f"))
     (out / "rates_by_outcome.csv").write_text(outcomes.to_csv(index=False, float_format="%.6f"))
     if args.format == "markdown":
-        from corrigibench.report import render_plain
+        from corrigibench.report.documents import render_plain
         from corrigibench.traces.summary import wide
 
         print("## Reasoning categories per cell: episodes with it / episodes labelled (rate, 95% "
@@ -451,7 +551,7 @@ def _plain(text: str) -> str:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="corrigibench", description=__doc__)
+    p = _Parser(prog="corrigibench", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
     v = sub.add_parser("variants", help="list an environment's conditions with provenance")
@@ -501,6 +601,42 @@ def parser() -> argparse.ArgumentParser:
     w.add_argument("--max-epochs", type=int, help="adaptive: most episodes any cell may use")
     w.add_argument("--display", default="plain", choices=("full", "rich", "plain", "log", "none"))
     w.set_defaults(func=_sweep)
+
+    st = sub.add_parser("study", help="studies that tell explanations apart")
+    studies = st.add_subparsers(dest="study", required=True)
+    hy = studies.add_parser(
+        "hypotheses", help="run the conditions a hypotheses file's contrasts need, and write a "
+                           "verdict matrix (hypotheses x contrasts) per model")
+    hy.add_argument("--model", required=True,
+                    help="Inspect model name(s), comma-separated (e.g. openai/o3, local/smollm2)")
+    hy.add_argument("--hypotheses", metavar="FILE",
+                    help="a hypotheses file (default: corrigibench/study/hypotheses.toml)")
+    hy.add_argument("--only", metavar="IDS", help="comma-separated hypotheses (and their "
+                                                  "sub-hypotheses) to test; default: all")
+    hy.add_argument("--log-dir", help="where logs and verdicts go "
+                                      "(default: studies/hypotheses-<model>)")
+    hy.add_argument("--dry-run", action="store_true",
+                    help="print the plan and its cost in episodes, run nothing")
+    hy.add_argument("--epochs", type=int, help="fixed design: every cell at this size "
+                                               "(default: the plan's largest)")
+    hy.add_argument("--adaptive", action="store_true",
+                    help="run in rounds; a cell stops once its 95%% Jeffreys half-width is at "
+                         "most --target-halfwidth (default: half the smallest margin) or at "
+                         "its planned size")
+    hy.add_argument("--target-halfwidth", type=float, metavar="H", help="adaptive: the target")
+    hy.add_argument("--max-epochs", type=int, help="adaptive: cap every cell at this size "
+                                                   "(default: each cell's plan)")
+    hy.add_argument("--round-epochs", type=int, default=10,
+                    help="adaptive: episodes per cell and round (default: 10)")
+    hy.add_argument("--judge", metavar="MODEL", help="also label reasoning with this judge "
+                    "model, and judge reasoning contrasts on its labels (default: patterns)")
+    hy.add_argument("--message-limit", type=int, help="shutdown: override the message limit")
+    hy.add_argument("--max-samples", type=int, default=10, help="episodes at once (default: 10)")
+    hy.add_argument("-M", action="append", metavar="KEY=VALUE", help="model argument")
+    hy.add_argument("-G", action="append", metavar="KEY=VALUE", help="generate setting")
+    hy.add_argument("--no-report", action="store_true", help="skip `corrigibench report`")
+    hy.add_argument("--display", default="plain", choices=("full", "rich", "plain", "log", "none"))
+    hy.set_defaults(func=_study)
 
     p_cost = sub.add_parser("cost", help="tokens, cost and time of a study, projected from a "
                                          "pilot's logs")
@@ -580,8 +716,12 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    if getattr(args, "epochs", 1) < 1:
+    try:
+        args = parser().parse_args(argv)
+    except SystemExit as ex:  # --help, or a usage error already printed on one line
+        return ex.code if isinstance(ex.code, int) else 2
+    epochs = getattr(args, "epochs", None)
+    if epochs is not None and epochs < 1:
         print("corrigibench: error: --epochs must be at least 1", file=sys.stderr)
         return 2
     from corrigibench.logstore import StoreError

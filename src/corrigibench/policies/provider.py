@@ -3,7 +3,9 @@
 `scripted/commands` runs the shell commands given with `-M commands=...` (a list, or one
 string of newline-separated commands) and then submits `-M answer=...`: it is how the
 isolation tests play an adversarial agent. `scripted/judge` answers the reasoning-category
-prompts of `corrigibench traces` (see judge.py). Any policy takes `-M delay=SECONDS` to
+prompts of `corrigibench traces` (see judge.py). The hypothesis agents (`ambiguity`,
+`rlvr-grader`, `survival`, `nerd-sniped`; hypotheses.py) each play one explanation in both
+environments, the ground truth of `corrigibench study hypotheses`. Any policy takes `-M delay=SECONDS` to
 stand in for an API's latency (benchmarks, interruption tests).
 """
 
@@ -19,6 +21,7 @@ from inspect_ai.tool import ToolChoice, ToolInfo
 
 from corrigibench.policies.adversaries import POLICIES as ADVERSARIES
 from corrigibench.policies.base import Action, Conversation, Policy
+from corrigibench.policies.hypotheses import POLICIES as HYPOTHESES
 from corrigibench.policies.judge import POLICIES as JUDGE
 from corrigibench.policies.reward_hints import POLICIES as REWARD_HINTS
 from corrigibench.policies.shutdown import POLICIES as SHUTDOWN
@@ -34,7 +37,7 @@ def commands(conv: Conversation) -> Action:
 
 
 POLICIES: dict[str, Policy] = {**SHUTDOWN, **ADVERSARIES, **REWARD_HINTS, **JUDGE,
-                               "commands": commands}
+                               **HYPOTHESES, "commands": commands}
 
 
 class UnknownPolicyError(ValueError):

@@ -25,7 +25,7 @@ from corrigibench.reward_hints.encodings import ENCODINGS, encode
 
 CATALOGUE = Path(__file__).with_name("conditions.toml")
 FACTORS = ("instruction", "spacing", "incentive", "tag", "field", "label", "label_tag", "audit",
-           "review", "placement", "encoding")
+           "review", "placement", "encoding", "preamble", "rubric", "directive")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 DESIGNS = ("post", "partial", "ours")
 
@@ -66,6 +66,11 @@ class Catalogue:
     presets: dict[str, dict[str, Any]]
     figures: dict[str, list[str]]
 
+    @property
+    def defaults(self) -> dict[str, str]:
+        """The value each factor takes when a condition does not set it."""
+        return dict(self.data["defaults"])
+
     def values(self, factor: str) -> list[str]:
         if factor == "audit":
             return ["none", *(str(v) for v in self.data["lines"]["audit"]["values"])]
@@ -91,6 +96,10 @@ class Catalogue:
             return entry
 
         instruction = value("instruction")["text"]
+        directive = value("directive")["text"]
+        if directive:
+            instruction += " " + directive
+        instruction = value("preamble")["text"] + value("rubric")["text"] + instruction
         separator = value("spacing")["separator"]
         incentive = value("incentive")
         value("field")
@@ -143,6 +152,9 @@ class Catalogue:
             "review": lambda _, e: e["line"],
             "placement": lambda _, e: "",
             "encoding": lambda _, e: e["line"].format(encoded="", encoding=""),
+            "preamble": lambda _, e: e["text"],
+            "rubric": lambda _, e: e["text"],
+            "directive": lambda _, e: e["text"],
         }
         for factor, values in f.items():
             for name, entry in values.items():
@@ -200,7 +212,8 @@ def _validate(data: dict[str, Any], path: Path, builtin: bool) -> None:
     required = {"instruction": ["text"], "spacing": ["separator"],
                 "incentive": ["expression", "hint_parity"], "tag": ["line"], "field": [],
                 "label": ["text"], "label_tag": ["line"], "review": ["line"],
-                "placement": ["position"], "encoding": ["line"]}
+                "placement": ["position"], "encoding": ["line"], "preamble": ["text"],
+                "rubric": ["text"], "directive": ["text"]}
     for factor, values in data.get("factors", {}).items():
         if factor not in required:
             raise CatalogueError(f"{path}: unknown factor [factors.{factor}]"
