@@ -69,7 +69,7 @@ def test_bounded_cache_counts_every_byte_and_stays_under_its_cap(llama) -> None:
 def test_server_peak_memory_stays_within_model_context_cap_and_margin(tmp_logs: Path) -> None:
     """Several long shutdown episodes (the 135M model loops to the message limit in a
     persistent shell), whose saved states would exceed the cap many times over."""
-    cache_mb = 256
+    cache_mb = 512
     model = get_model("local/smollm2", memoize=False, cache_mb=cache_mb)
     (log,) = inspect_eval(
         shutdown(variant="palisade-A,palisade-B,palisade-E,gdm-clarified-precedence",

@@ -16,16 +16,24 @@ state is always decoded again before it samples (`Llama.load_state` sets
 `_requires_eval`), so the rows are never read; one row keeps `load_state`'s assignment
 (`scores[:n] = state.scores`) working by broadcasting.
 
+`save_state` (installed by `compact_save_state`) makes the state that way in the first
+place, instead of copying the whole logits buffer and the llama.cpp state twice, so saving
+a state no longer passes through a 100 MiB transient copy. The server also runs with
+`MALLOC_MMAP_THRESHOLD_` set (model.py), so glibc returns each large buffer to the system
+when it is freed rather than keeping it in a heap that only grows.
+
 Imported only by the server process, which has llama_cpp.
 """
 
 from __future__ import annotations
 
+import ctypes
 from collections import OrderedDict
 from typing import Sequence
 
+import llama_cpp
 import numpy as np
-from llama_cpp.llama import LlamaState
+from llama_cpp.llama import Llama, LlamaState
 from llama_cpp.llama_cache import BaseLlamaCache
 
 _ENTRY_OVERHEAD = 1024  # bytes per entry for the Python objects around the arrays
@@ -43,6 +51,27 @@ def compact(state: LlamaState) -> LlamaState:
     return LlamaState(input_ids=state.input_ids, scores=scores, n_tokens=state.n_tokens,
                       llama_state=state.llama_state, llama_state_size=state.llama_state_size,
                       seed=state.seed)
+
+
+def _save_state(self: Llama) -> LlamaState:
+    """`Llama.save_state` with one row of scores and one copy of the llama.cpp state."""
+    size = llama_cpp.llama_state_get_size(self._ctx.ctx)
+    buffer = (ctypes.c_uint8 * int(size))()
+    written = int(llama_cpp.llama_state_get_data(self._ctx.ctx, buffer, size))
+    if written > int(size):
+        raise RuntimeError("Failed to copy llama state data")
+    data = ctypes.string_at(buffer, written)
+    del buffer
+    scores = self._scores
+    return LlamaState(input_ids=self.input_ids.copy(),
+                      scores=scores[-1:].copy() if len(scores) else scores.copy(),
+                      n_tokens=self.n_tokens, llama_state=data, llama_state_size=written,
+                      seed=self._seed)
+
+
+def compact_save_state() -> None:
+    """Make every Llama in this process save compact states (the server calls this)."""
+    Llama.save_state = _save_state  # type: ignore[method-assign]
 
 
 class BoundedRAMCache(BaseLlamaCache):

@@ -183,7 +183,9 @@ class LocalModel(OpenAICompatibleAPI):
                      *(["--lora", str(self.lora)] if self.lora else [])],
                     pass_fds=(listener.fileno(), watch), stdin=subprocess.DEVNULL,
                     stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                    env={**os.environ, KEY_VARIABLE: str(self.api_key)})
+                    env={**os.environ, KEY_VARIABLE: str(self.api_key),
+                         # return large buffers to the system when freed (cache.py)
+                         "MALLOC_MMAP_THRESHOLD_": "131072"})
         except BaseException:
             os.close(lifeline)
             log.unlink(missing_ok=True)
@@ -246,12 +248,12 @@ class StopLocalModels(Hooks):
 
 
 
-# the server with no prompt cache, apart from the model file and the KV cache: Python,
+# the server's own memory beside the model file, the KV cache and the prompt cache: Python,
 # uvicorn and llama-cpp-python (about 150 MiB), llama.cpp's compute and output buffers and
-# the logits array (about 100 MiB each for a 49k vocabulary), and transient copies of a
-# state being saved. Measured here (SmolLM2, n_ctx 8192, cache_mb=0): at most 640 MiB
-# above model + context; the margin leaves room for allocator slack.
-MEMORY_MARGIN = 768 * 2**20
+# the logits array (about 100 MiB each for a 49k vocabulary), grammars, the state being
+# saved, and allocator slack. Measured here (SmolLM2, n_ctx 8192, four shutdown episodes
+# to the message limit with cache_mb=0): 840 MiB above model + context.
+MEMORY_MARGIN = 1024 * 2**20
 
 
 def memory_budget(gguf: Path, n_ctx: int, cache_bytes: int,

@@ -63,8 +63,9 @@ def main() -> None:
     )
     if args.cache_bytes > 0:
         # llama-cpp-python's own RAM cache does not count most of what it holds (cache.py)
-        from corrigibench.local_model.cache import BoundedRAMCache
+        from corrigibench.local_model.cache import BoundedRAMCache, compact_save_state
 
+        compact_save_state()
         server_app._llama_proxy().set_cache(BoundedRAMCache(args.cache_bytes))
     listener = socket.socket(fileno=args.listen_fd)
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
