@@ -25,6 +25,8 @@
     alpha = 16
     dropout = 0.0
     target_modules = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    layers = [20, 29]                # optional: adapt only these layers (first, last); on a
+                                     # CPU the backward pass then stops at the first of them
     batch_size = 4                   # conversations per optimiser step
     warmup_steps = 5
     max_steps = 0                    # stop after this many steps (0: the epochs decide)
@@ -82,6 +84,7 @@ class Train:
     kl_weight: float = 0.0
     checkpoint_every: int = 10
     threads: int = 0
+    layers: tuple[int, int] | None = None
 
     @property
     def lora_alpha(self) -> float:
@@ -114,7 +117,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "seed": (int,), "epochs": (int,), "learning_rate": (float, int), "rank": (int,),
     "alpha": (float, int), "dropout": (float, int), "target_modules": (list,),
     "batch_size": (int,), "warmup_steps": (int,), "max_steps": (int,), "kl_weight": (float, int),
-    "checkpoint_every": (int,), "threads": (int,),
+    "checkpoint_every": (int,), "threads": (int,), "layers": (list,),
 }
 
 
@@ -201,6 +204,12 @@ def load_spec(path: str | Path) -> Spec:
             raise _fail(path, f"[train] target_modules: unknown {bad or 'empty list'}; "
                               f"use some of {', '.join(LORA_MODULES)}")
         values["target_modules"] = tuple(modules)
+    if "layers" in values:
+        layers = values["layers"]
+        if (len(layers) != 2 or not all(isinstance(x, int) and not isinstance(x, bool) for x in layers)
+                or not 0 <= layers[0] <= layers[1]):
+            raise _fail(path, "[train] layers must be [first, last] with 0 <= first <= last")
+        values["layers"] = (layers[0], layers[1])
     for key in ("learning_rate", "alpha", "dropout", "kl_weight"):
         if key in values:
             values[key] = float(values[key])

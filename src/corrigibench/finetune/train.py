@@ -91,7 +91,9 @@ def with_adapter(model: Any, spec: Spec) -> Any:
     config = LoraConfig(r=spec.train.rank, lora_alpha=spec.train.lora_alpha,
                         lora_dropout=spec.train.dropout,
                         target_modules=list(spec.train.target_modules), bias="none",
-                        task_type="CAUSAL_LM")
+                        task_type="CAUSAL_LM",
+                        layers_to_transform=(list(range(spec.train.layers[0], spec.train.layers[1] + 1))
+                                             if spec.train.layers else None))
     return get_peft_model(model, config)
 
 
