@@ -32,7 +32,9 @@
     max_steps = 0                    # stop after this many steps (0: the epochs decide)
     kl_weight = 0.0                  # weight of KL(base || tuned) on the retain data
     checkpoint_every = 10            # steps between checkpoints (resume after a kill)
-    threads = 0                      # torch threads (0: every core)
+    threads = 0                      # torch threads (0: torch's default, which follows
+                                     # OMP_NUM_THREADS; on a CPU shared with other work, 1
+                                     # avoids OpenMP threads spinning while descheduled)
 
     [export]
     gguf = true                      # adapter.gguf, served by `local/<name> -M lora=...`
@@ -108,7 +110,7 @@ class Spec:
     def fingerprint(self) -> str:
         """What a checkpoint must match to be resumed: every setting that shapes training."""
         body = {k: v for k, v in self.raw.items() if k not in ("out", "export")}
-        body["train"] = asdict(self.train)
+        body["train"] = {k: v for k, v in asdict(self.train).items() if k != "threads"}
         return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

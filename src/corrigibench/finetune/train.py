@@ -223,8 +223,9 @@ def train(spec: Spec, progress: bool = True,
         from corrigibench.finetune.trajectories import generate
 
         train_files.append(generate(spec.shutdown, out / "data", log=log))
-    threads = spec.train.threads or os.cpu_count() or 1
-    torch.set_num_threads(threads)
+    if spec.train.threads:
+        torch.set_num_threads(spec.train.threads)
+    threads = torch.get_num_threads()
     torch.manual_seed(spec.train.seed)
     random.seed(spec.train.seed)
     started = time.monotonic()

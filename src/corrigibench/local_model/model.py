@@ -114,7 +114,9 @@ class LocalModel(OpenAICompatibleAPI):
         if base_url is not None:
             raise LocalModelError("local models run their own server; for a server you run, "
                                   "use openai-api/<service>/<model> with base_url")
-        if gguf is not None:
+        if gguf is not None and gguf in BUNDLED:  # -M gguf=smollm2: a bundled model's file
+            self.gguf = bundled_gguf(gguf)
+        elif gguf is not None:
             self.gguf = Path(gguf).expanduser().resolve()
             if not self.gguf.is_file():
                 raise LocalModelError(f"-M gguf={gguf}: no such file")
