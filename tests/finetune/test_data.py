@@ -50,3 +50,13 @@ def test_a_plain_chat_pair_is_user_then_answer() -> None:
                                     {"role": "assistant", "content": "Hello."}]})
     assert pieces == [("<|im_start|>user\nHi?<|im_end|>\n<|im_start|>assistant\n", False),
                       ("Hello.<|im_end|>", True), ("\n", False)]
+
+
+def test_the_recipes_data_is_derived_from_the_triples() -> None:
+    from corrigibench.finetune.probe import DATA, load_triples, recipe_data
+
+    triples = load_triples()
+    assert len(triples) >= 300 and {t.domain_score for t in triples} == {0, 0.25, 0.5, 0.75, 1}
+    for name, rows in recipe_data(triples).items():
+        shipped = [json.loads(line) for line in (DATA / name).read_text().splitlines()]
+        assert shipped == rows, f"{name} is stale: run probe.write_recipe_data"
