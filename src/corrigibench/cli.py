@@ -384,6 +384,9 @@ def _probe(args: argparse.Namespace) -> int:
         raise UsageError("--pair takes two model names given with --model, e.g. narrow,general")
     if args.base and args.base not in models:
         raise UsageError(f"--base {args.base}: not one of the --model names")
+    if args.draws < 100:
+        raise UsageError("--draws must be at least 100 (bootstrap draws)")
+    probe.resolve_models({k: str(v) for k, v in models.items()})
     require_extra()
     summary = probe.run({k: str(v) for k, v in models.items()}, triples, Path(args.out), split,
                         pair, args.base, args.draws, args.seed,

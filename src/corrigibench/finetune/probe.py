@@ -133,6 +133,43 @@ def _answer_ids(tokenizer: Any, question: str, answer: str) -> tuple[list[int], 
     return prompt + reply, [-100] * len(prompt) + reply
 
 
+def resolve_models(models: dict[str, str]) -> tuple[str, dict[str, Path | None]]:
+    """Check every `--model NAME=PATH` before anything is loaded: the shared base, and
+    name -> the adapter directory (None for the base itself). One DataError line each."""
+    from corrigibench.local_model.model import BUNDLED
+
+    bases: dict[str, str] = {}
+    adapters: dict[str, Path | None] = {}
+    for name, where in models.items():
+        path = Path(where).expanduser()
+        adapter = path / "adapter"
+        if where in BUNDLED:
+            bases[name], adapters[name] = where, None
+        elif adapter.is_dir():
+            try:
+                base = json.loads((adapter / "base.json").read_text())["base"]
+            except (OSError, ValueError, KeyError, TypeError):
+                raise DataError(f"--model {name}={where}: {adapter} has no readable base.json "
+                                "(not written by corrigibench finetune)") from None
+            if not (adapter / "adapter_config.json").is_file():
+                raise DataError(f"--model {name}={where}: {adapter} has no adapter_config.json")
+            bases[name], adapters[name] = base, adapter
+        elif path.is_file() and path.suffix == ".gguf":
+            bases[name], adapters[name] = str(path.resolve()), None
+        elif path.is_dir() and (path / "config.json").is_file():
+            bases[name], adapters[name] = str(path.resolve()), None
+        elif path.is_dir():
+            raise DataError(f"--model {name}={where}: neither a finetune output (no adapter/) "
+                            "nor a Hugging Face model directory (no config.json)")
+        else:
+            raise DataError(f"--model {name}={where}: not a bundled model ({', '.join(BUNDLED)}), "
+                            "a .gguf file, a finetune output or a model directory")
+    distinct = set(bases.values())
+    if len(distinct) != 1:
+        raise DataError(f"the probe compares models on one base; got {sorted(distinct)}")
+    return distinct.pop(), adapters
+
+
 def load_models(models: dict[str, str]) -> tuple[Any, Any, dict[str, str | None]]:
     """One base network with every named adapter loaded; returns (model, tokenizer,
     name -> adapter name or None for the base). All models must share one base."""
@@ -140,19 +177,8 @@ def load_models(models: dict[str, str]) -> tuple[Any, Any, dict[str, str | None]
 
     from corrigibench.finetune.train import load_base
 
-    bases, adapters = {}, {}
-    for name, where in models.items():
-        path = Path(where).expanduser()
-        adapter = path / "adapter"
-        if adapter.is_dir():
-            info = json.loads((adapter / "base.json").read_text())
-            bases[name], adapters[name] = info["base"], adapter
-        else:
-            bases[name], adapters[name] = where, None
-    distinct = set(bases.values())
-    if len(distinct) != 1:
-        raise DataError(f"the probe compares models on one base; got {sorted(distinct)}")
-    model, tokenizer, _ = load_base(distinct.pop())
+    base, adapters = resolve_models(models)
+    model, tokenizer, _ = load_base(base)
     chosen: dict[str, str | None] = {}
     for name, adapter in adapters.items():
         if adapter is None:
