@@ -51,6 +51,27 @@ def test_a_bad_spec_is_one_line_naming_the_problem(tmp_path: Path, text: str, me
     assert "Traceback" not in run.stderr
 
 
+BAD_DATA = [
+    ("{}\n", "train.jsonl:1: expected {\"messages\": [...]}"),
+    ("not json\n", "train.jsonl:1: not JSON"),
+    ('{"messages": [{"role": "user", "content": "hi"}]}\n', "no assistant message to learn from"),
+    ('{"messages": [{"role": "wizard", "content": "hi"}]}\n', "message 0 needs a role"),
+]
+
+
+@pytest.mark.parametrize("text,message", BAD_DATA)
+def test_bad_training_data_is_one_line_before_any_model_loads(tmp_path: Path, text: str,
+                                                              message: str) -> None:
+    (tmp_path / "train.jsonl").write_text(text)
+    spec = tmp_path / "spec.toml"
+    spec.write_text(GOOD)
+    run = subprocess.run([sys.executable, "-m", "corrigibench.cli", "finetune", str(spec)],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2
+    assert run.stderr.count("\n") == 1 and message in run.stderr, run.stderr
+    assert not (tmp_path / "run").exists()
+
+
 def test_the_shipped_recipes_load() -> None:
     for recipe in RECIPES.glob("*.toml"):
         if recipe.name != "drive-experiment.toml":  # a sweep spec, not a fine-tuning spec

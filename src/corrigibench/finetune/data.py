@@ -111,6 +111,17 @@ def tokenize(row: dict[str, Any], tokenizer: Any, max_length: int) -> Example:
     return Example(ids[:max_length], labels[:max_length])
 
 
+def check_files(files: list[Path]) -> None:
+    """Read and render every conversation of `files` (no tokenizer needed), so that a bad
+    file is reported before a model is loaded or an episode played."""
+    for path in files:
+        for number, row in enumerate(read_jsonl(path), 1):
+            try:
+                segments(row)
+            except DataError as ex:
+                raise DataError(f"{path}: conversation {number}: {ex}") from None
+
+
 def load_examples(files: list[Path], tokenizer: Any, max_length: int) -> list[Example]:
     examples = []
     for path in files:

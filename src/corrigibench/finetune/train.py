@@ -216,6 +216,9 @@ def train(spec: Spec, progress: bool = True,
         if summary.get("fingerprint") == spec.fingerprint:
             log(f"finetune: {out} is already trained (remove it to train again)")
             return summary
+    from corrigibench.finetune.data import check_files
+
+    check_files([*spec.train_files, *spec.retain_files])
     out.mkdir(parents=True, exist_ok=True)
     (out / "spec.toml").write_text(spec.path.read_text())
     train_files = list(spec.train_files)
