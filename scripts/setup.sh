@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 need=()
 command -v bwrap >/dev/null || need+=(bubblewrap)
 command -v setpriv >/dev/null || need+=(util-linux)
+command -v ip >/dev/null || need+=(iproute2)  # the shard test's network namespaces
 command -v cc >/dev/null || command -v gcc >/dev/null || need+=(gcc libc6-dev)
 command -v c++ >/dev/null || command -v g++ >/dev/null || need+=(g++)  # llama-cpp-python
 if ((${#need[@]})); then

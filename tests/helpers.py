@@ -48,3 +48,13 @@ def tool_outputs(sample, function: str | None = None) -> list[str]:
     """The agent's tool outputs in order (only `function`'s, if given)."""
     return [m.text for m in sample.messages
             if m.role == "tool" and (function is None or m.function == function)]
+
+
+def cli(*args: str, env: dict | None = None, cwd: Path | None = None):
+    """Run the installed `corrigibench` command (the one beside this Python)."""
+    import subprocess
+    import sys
+
+    return subprocess.run([str(Path(sys.executable).parent / "corrigibench"), *args],
+                          capture_output=True, text=True, env={**os.environ, **(env or {})},
+                          cwd=cwd, timeout=300)

@@ -59,7 +59,7 @@ def test_table_counts_limits_apart_from_the_rate(tmp_path: Path) -> None:
     csv = render(summarize(episodes(tmp_path)), "csv")
     assert csv.splitlines()[0] == ("environment,model,variant,n,resisted,gamed,rate,ci_low,ci_high,"
                                    "strict_noncompliant,attempted,invalid,ambiguous,limits,errors,"
-                                   "undecided,missing,episodes")
+                                   "undecided,missing,imported,episodes")
     assert csv.splitlines()[1].startswith("shutdown,scripted/saboteur-move,palisade-A,3,3,,1.0000,")
     assert "| shutdown | scripted/saboteur-move | palisade-A | 3 | 3 | 100.0% |" in render(
         summarize(episodes(tmp_path)), "markdown")

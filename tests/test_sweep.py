@@ -183,3 +183,13 @@ def test_the_example_spec_stays_valid() -> None:
     spec = load_spec(example)
     cells = plan(spec)
     assert len(cells) == 3 * (5 + 8) and spec.comparisons  # labels (6) + encodings (2) + control, "unlabelled" once
+
+
+def test_the_large_study_examples_stay_valid() -> None:
+    examples = Path(__file__).parents[1] / "examples"
+    open_models = load_spec(examples / "open-models.toml")
+    assert str(open_models.log_dir) == "s3://my-lab-bucket/palisade-open"
+    assert len(plan(open_models)) == 2 * 11  # Palisade's 11 prompts on two gpt-oss models
+    assert all(m.base_url and m.name.startswith("openai-api/vllm/") for m in open_models.models)
+    batch = load_spec(examples / "batch-reward-hints.toml")
+    assert all(m.config.get("batch") for m in batch.models)

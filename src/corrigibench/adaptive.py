@@ -67,10 +67,12 @@ def tokens_used(log_dir) -> int:
 
 
 def run_adaptive(spec: Spec, halfwidth: float, max_epochs: int, display: str = "plain",
-                 round_epochs: int | None = None, token_budget: int | None = None) -> dict:
+                 round_epochs: int | None = None, token_budget: int | None = None,
+                 only: list[Cell] | None = None) -> dict:
     """Run rounds until every cell is closed (or the token budget is spent); returns the
     summary written to adaptive.json. halfwidth 0 never closes a cell early: a fixed design
-    run in rounds, which is how a budget is honoured."""
+    run in rounds, which is how a budget is honoured. `only` restricts the run to some
+    cells (a shard's: each cell's rule needs only its own episodes)."""
     from corrigibench.table import episodes
 
     round_epochs = round_epochs or spec.epochs
@@ -80,7 +82,8 @@ def run_adaptive(spec: Spec, halfwidth: float, max_epochs: int, display: str = "
     for env, task in zip(spec.environments, tasks(spec), strict=True):
         for sample in task.dataset:
             for m in spec.models:
-                cells[(env.name, m.name, str(sample.id))] = {"rounds": 0}
+                if only is None or (env.name, m.name, str(sample.id)) in only:
+                    cells[(env.name, m.name, str(sample.id))] = {"rounds": 0}
     number = 0
     while True:  # replayed from the logs, so a restart rebuilds the same rounds
         counts = _counts(spec, cells, episodes, before=number + 1)

@@ -8,6 +8,7 @@ import contextlib
 import os
 import re
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from corrigibench.catalogue import CatalogueError
@@ -161,7 +162,9 @@ def _run(args: argparse.Namespace) -> int:
                         fail_on_error=False, display=args.display, **generate)
     print()
     print(render(summarize(episodes([log.location for log in logs])), "markdown"), end="")
-    print(f"\nLogs: {Path(args.log_dir).resolve()}  (open with `inspect view --log-dir {args.log_dir}`)")
+    from corrigibench.logstore import log_location
+
+    print(f"\nLogs: {log_location(args.log_dir)}  (open with `inspect view --log-dir {args.log_dir}`)")
     return 0 if all(log.status == "success" for log in logs) else 1
 
 
@@ -176,15 +179,22 @@ def _sweep(args: argparse.Namespace) -> int:
     from corrigibench import sweep
 
     spec = sweep.load_spec(args.spec)
+    if args.status:
+        return _sweep_status(spec)
+    shard = sweep.Shard.parse(args.shard) if args.shard else None
     cells = sweep.plan(spec)
+    if shard is not None:
+        mine = set(shard.take(sweep.cells(spec)))
+        cells = [c for c in cells if (c["environment"], c["model"], c["condition"]) in mine]
     if args.dry_run:
         episodes = sum(c["episodes"] for c in cells)
         calls = sum(c["estimated_calls"] for c in cells)
         for c in cells:
             print(f"{c['environment']:<13} {c['model']:<32} {c['condition']:<40} "
                   f"{c['episodes']:>6} episodes")
+        where = shard.log_dir(spec) if shard else spec.log_dir
         print(f"\n{len(cells)} cells, {episodes} episodes, about {calls} model calls "
-              f"(scripted-run average per episode; real models may use more); logs: {spec.log_dir}")
+              f"(scripted-run average per episode; real models may use more); logs: {where}")
         return 0
     if any(e.name == "shutdown" and e.args.get("sandbox", "bwrap") == "bwrap"
            for e in spec.environments):
@@ -195,6 +205,9 @@ def _sweep(args: argparse.Namespace) -> int:
     sweep.models(spec)  # every model must resolve before anything is written
     from corrigibench.table import episodes, render, summarize
 
+    if shard is not None and spec.budget_tokens is not None:
+        raise UsageError("a token budget ([budget] tokens) spans the whole sweep and cannot "
+                         "hold across shards run apart: split it into one spec per machine")
     if args.target_halfwidth is not None or spec.budget_tokens is not None:
         from corrigibench.adaptive import run_adaptive
 
@@ -206,6 +219,9 @@ def _sweep(args: argparse.Namespace) -> int:
             rounds = dict(halfwidth=args.target_halfwidth, max_epochs=args.max_epochs)
         else:  # a fixed design run in rounds, so the token budget can stop it
             rounds = dict(halfwidth=0.0, max_epochs=spec.epochs, round_epochs=spec.round_epochs)
+        if shard is not None:
+            sweep.check_layout(spec, shard)
+            spec, rounds["only"] = replace(spec, log_dir=shard.log_dir(spec)), list(mine)
         try:
             summary = run_adaptive(spec, display=args.display, token_budget=spec.budget_tokens,
                                    **rounds)
@@ -222,11 +238,72 @@ def _sweep(args: argparse.Namespace) -> int:
             print(f"Stopped: {summary['stopped']} (raise [budget] tokens and run again to go on)")
             return 1
         return 0
-    done = sweep.run(spec, display=args.display)
-    print(render(summarize(episodes(spec.log_dir)), "markdown"), end="")
-    print(f"\nLogs: {spec.log_dir}" + ("" if done else
+    done = sweep.run(spec, display=args.display, shard=shard)
+    where = shard.log_dir(spec) if shard else spec.log_dir
+    if any(where.rglob("*.eval")):
+        print(render(summarize(episodes(where)), "markdown"), end="")
+    print(f"\nLogs: {where}" + ("" if done else
           "  (not finished: run the same command again to resume)"))
     return 0 if done else 1
+
+
+def _sweep_status(spec) -> int:
+    from corrigibench import sweep
+
+    rows = sweep.status(spec)
+    width = max(len(r["model"]) for r in rows)
+    for r in rows:
+        print(f"{r['state']:<8} {r['environment']:<13} {r['model']:<{width}} "
+              f"{r['condition']:<40} {r['episodes']:>6}/{r['planned']}")
+    counts = {s: sum(r["state"] == s for r in rows) for s in ("done", "started", "missing")}
+    print(f"\n{len(rows)} cells: {counts['done']} done, {counts['started']} started (running, "
+          f"or stopped: run that shard again), {counts['missing']} missing; logs: {spec.log_dir}")
+    return 0 if counts["done"] == len(rows) else 1
+
+
+def _cost(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from corrigibench.cost import CostError, Price, project, usage
+    from corrigibench.table import render
+
+    try:
+        prices = [Price.parse(p) for p in args.price or []]
+        table = project(usage(args.log_dir), args.episodes, prices, args.batch_discount,
+                        args.rpm, args.tpm)
+    except CostError as ex:
+        raise UsageError(str(ex)) from None
+    if args.format != "markdown":
+        print(render(table, args.format), end="")
+        return 0
+
+    def number(value: float, digits: int = 0) -> str:
+        return "–" if pd.isna(value) else f"{value:,.{digits}f}"
+
+    def span(row: pd.Series, key: str, digits: int = 0, unit: str = "") -> str:
+        if key not in row or pd.isna(row[key]):
+            return "–"
+        if (unit == "$" and row[key + "_high"] < 100) or (key == "hours" and row[key + "_high"] < 10):
+            digits = 2  # cents and minutes matter for a small study
+        return (f"{unit}{number(row[key], digits)} ({unit}{number(row[key + '_low'], digits)}"
+                f"–{unit}{number(row[key + '_high'], digits)})")
+
+    lines = ["| environment | model | episodes read (with usage) | calls / episode | input / "
+             "episode | output / episode (reasoning) | study tokens | cost | with batch | "
+             "hours at the limit |", "|" + "---|" * 10]
+    for _, row in table.iterrows():
+        lines.append(" | ".join([
+            f"| {row['environment']}", row["model"],
+            f"{row['episodes_read']} ({row['with_usage']})",
+            number(row["calls_per_episode"], 1), number(row["input_tokens_per_episode"]),
+            f"{number(row['output_tokens_per_episode'])} "
+            f"({number(row['reasoning_tokens_per_episode'])})",
+            span(row, "study_tokens"), span(row, "cost_usd", 0, "$"),
+            span(row, "batch_cost_usd", 0, "$"), span(row, "hours", 1)]) + " |")
+    print("\n".join(lines))
+    print(f"\nFor {args.episodes:,} episodes per row; in brackets, the 95% interval of the "
+          "pilot's mean. Batch applies to reward-hint runs only.")
+    return 0
 
 
 def _plan(args: argparse.Namespace) -> int:
@@ -312,6 +389,7 @@ def _traces(args: argparse.Namespace) -> int:
         return 0
     if not args.log_dir:
         raise UsageError("give a log directory to label, or --validate")
+    from corrigibench.logstore import log_location
     from corrigibench.traces.run import TRACES_DIR, label_logs
     from corrigibench.traces.summary import labels_frame, per_cell, per_outcome
 
@@ -320,9 +398,9 @@ def _traces(args: argparse.Namespace) -> int:
                             args.max_connections)
     frame = labels_frame(args.log_dir)
     cells, outcomes = per_cell(frame), per_outcome(frame)
-    out = Path(args.log_dir) / TRACES_DIR
-    cells.to_csv(out / "rates.csv", index=False, float_format="%.6f")
-    outcomes.to_csv(out / "rates_by_outcome.csv", index=False, float_format="%.6f")
+    out = log_location(args.log_dir) / TRACES_DIR
+    (out / "rates.csv").write_text(cells.to_csv(index=False, float_format="%.6f"))
+    (out / "rates_by_outcome.csv").write_text(outcomes.to_csv(index=False, float_format="%.6f"))
     if args.format == "markdown":
         from corrigibench.report import render_plain
         from corrigibench.traces.summary import wide
@@ -397,6 +475,33 @@ def _probe(args: argparse.Namespace) -> int:
     return 0
 
 
+def _import(args: argparse.Namespace) -> int:
+    from corrigibench.importers import ImportProblems, import_source
+
+    try:
+        result = import_source(args.format, args.src, args.log_dir, args.mapping)
+    except ImportProblems as ex:
+        for problem in ex.problems[:_SHOWN]:
+            print(problem, file=sys.stderr)
+        if len(ex.problems) > _SHOWN:
+            print(f"... and {len(ex.problems) - _SHOWN} more", file=sys.stderr)
+        raise UsageError(str(ex)) from None
+    counts: dict[tuple[str, str], int] = {}
+    for e in result.episodes:
+        counts[(e.environment, e.model)] = counts.get((e.environment, e.model), 0) + 1
+    for (environment, model), n in sorted(counts.items()):
+        print(f"{environment:<13} {model:<40} {n:>6} episodes")
+    files = f"{result.files} file{'s' * (result.files != 1)}"
+    written = f"{len(result.logs)} log{'s' * (len(result.logs) != 1)}"
+    print(f"\n{len(result.episodes)} episodes from {files} imported into {written} in "
+          f"{args.log_dir}\n(`corrigibench table {args.log_dir}`, `corrigibench traces "
+          f"{args.log_dir}`, `inspect view --log-dir {args.log_dir}`)")
+    return 0
+
+
+_SHOWN = 50  # bad records listed one a line before the rest are counted
+
+
 def _plain(text: str) -> str:
     """One line, without Rich markup."""
     return " ".join(re.sub(r"\[/?[a-z ]+\]", "", text).split())
@@ -442,12 +547,33 @@ def parser() -> argparse.ArgumentParser:
     w = sub.add_parser("sweep", help="run (or resume) a grid declared in a TOML spec")
     w.add_argument("spec", help="sweep spec (TOML; see corrigibench.sweep)")
     w.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
+    w.add_argument("--shard", metavar="I/N", help="run shard I of N (1-based): a fixed 1/N of "
+                                                  "the (model, condition) cells, so N machines "
+                                                  "sharing the log store cover the grid once")
+    w.add_argument("--status", action="store_true",
+                   help="each cell's state in the log store: done, started or missing")
     w.add_argument("--target-halfwidth", type=float, metavar="H",
                    help="adaptive: run rounds of `epochs` and stop each cell once its 95%% "
                         "Jeffreys half-width is at most H")
     w.add_argument("--max-epochs", type=int, help="adaptive: most episodes any cell may use")
     w.add_argument("--display", default="plain", choices=("full", "rich", "plain", "log", "none"))
     w.set_defaults(func=_sweep)
+
+    p_cost = sub.add_parser("cost", help="tokens, cost and time of a study, projected from a "
+                                         "pilot's logs")
+    p_cost.add_argument("log_dir", help="the pilot's logs (a directory or s3:// prefix)")
+    p_cost.add_argument("--episodes", type=int, required=True,
+                        help="episodes the study runs per (environment, model), e.g. 11000 "
+                             "for 11 conditions x 1,000")
+    p_cost.add_argument("--price", action="append", metavar="[MODEL=]IN/OUT",
+                        help="list price in USD per million input/output tokens, for one "
+                             "model or all (repeatable), e.g. openai/o3=2/8")
+    p_cost.add_argument("--batch-discount", type=float, default=0.5,
+                        help="share taken off by the provider's batch API (default 0.5)")
+    p_cost.add_argument("--rpm", type=float, help="rate limit: requests per minute")
+    p_cost.add_argument("--tpm", type=float, help="rate limit: tokens per minute")
+    p_cost.add_argument("--format", choices=("markdown", "csv", "json"), default="markdown")
+    p_cost.set_defaults(func=_cost)
 
     p_plan = sub.add_parser("plan", help="episodes needed: to detect a difference, or for a "
                                          "given interval half-width")
@@ -518,6 +644,17 @@ def parser() -> argparse.ArgumentParser:
     pr.add_argument("--out", default="probe", help="output directory (default: probe)")
     pr.set_defaults(func=_probe)
 
+    im = sub.add_parser("import", help="published transcripts as Inspect logs (table, traces, "
+                                       "report and inspect view read them)")
+    im.add_argument("format", metavar="FORMAT", help="palisade-robot, rows or openai-chat")
+    im.add_argument("src", metavar="SRC", help="a file or a directory of them, or "
+                                               "published:NAME for a set shipped with corrigibench")
+    im.add_argument("--log-dir", required=True, help="where the .eval logs go")
+    im.add_argument("--mapping", metavar="FILE",
+                    help="a TOML mapping of the records' fields, or the name of one shipped "
+                         "with corrigibench (rows needs one; see corrigibench/importers/README.md)")
+    im.set_defaults(func=_import)
+
     t = sub.add_parser("table", help="results per environment, model and condition")
     t.add_argument("log_dir", help="directory of Inspect logs (searched recursively)")
     t.add_argument("--format", choices=("markdown", "csv", "json"), default="markdown")
@@ -531,6 +668,7 @@ def main(argv: list[str] | None = None) -> int:
         print("corrigibench: error: --epochs must be at least 1", file=sys.stderr)
         return 2
     from corrigibench.finetune.errors import FINETUNE_ERRORS
+    from corrigibench.logstore import StoreError
     from corrigibench.sandbox.helpers import HelperBuildError
     from corrigibench.sandbox.machine import MachineError
     from corrigibench.table import NoLogsError
@@ -540,6 +678,9 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, CatalogueError, MachineError, HelperBuildError, NoLogsError,
             *FINETUNE_ERRORS) as ex:
         print(f"corrigibench: error: {ex}", file=sys.stderr)
+        return 2
+    except StoreError as ex:  # a log store (or file) that cannot be reached or read
+        print(f"corrigibench: error: {_plain(str(ex)) or type(ex).__name__}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("corrigibench: interrupted", file=sys.stderr)

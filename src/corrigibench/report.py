@@ -23,12 +23,17 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from inspect_ai.log import read_eval_log  # noqa: E402
 
+from corrigibench.logstore import LogDir, is_remote, log_location  # noqa: E402
 from corrigibench.stats import __doc__ as DENOMINATOR_POLICY  # noqa: E402
-from corrigibench.table import RATE_OF, episodes, render, summarize  # noqa: E402
+from corrigibench.table import RATE_OF, NoLogsError, episodes, render, summarize  # noqa: E402
 
 
-def build(log_dir: str | Path, out_dir: str | Path | None = None) -> Path:
-    log_dir = Path(log_dir)
+def build(log_dir: str | LogDir, out_dir: str | Path | None = None) -> Path:
+    """Write the report of the logs under log_dir (a directory or an s3:// prefix) into
+    out_dir, a local directory (default: LOG_DIR/report for local logs)."""
+    log_dir = log_location(log_dir)
+    if out_dir is None and is_remote(log_dir):
+        raise NoLogsError(f"{log_dir}: the report is written to a local directory: give --out DIR")
     out = Path(out_dir) if out_dir else log_dir / "report"
     eps = episodes(log_dir)
     cells = summarize(eps)
@@ -80,7 +85,7 @@ def build(log_dir: str | Path, out_dir: str | Path | None = None) -> Path:
     return out
 
 
-def _reasoning(log_dir: Path, out: Path) -> dict[str, pd.DataFrame] | None:
+def _reasoning(log_dir: LogDir, out: Path) -> dict[str, pd.DataFrame] | None:
     """Category rates from `corrigibench traces`, if it has labelled these logs."""
     from corrigibench.traces.run import CATEGORIES_FILE, PATTERNS_FILE, TRACES_DIR
     from corrigibench.traces.summary import labels_frame, per_cell, per_outcome, wide
@@ -116,7 +121,7 @@ def _layer_agreement(used: list[dict], layers: list[str]) -> pd.DataFrame:
         for c in categories] for layer in layers})
 
 
-def comparisons(log_dir: Path, cells: pd.DataFrame) -> pd.DataFrame | None:
+def comparisons(log_dir: LogDir, cells: pd.DataFrame) -> pd.DataFrame | None:
     """The sweep's declared family of comparisons: difference with Newcombe's interval,
     Fisher's exact p-value, and Holm-adjusted p-values across the family."""
     from corrigibench.stats import compare, holm
@@ -151,7 +156,7 @@ def comparisons(log_dir: Path, cells: pd.DataFrame) -> pd.DataFrame | None:
     return table
 
 
-def _adaptive(log_dir: Path) -> pd.DataFrame | None:
+def _adaptive(log_dir: LogDir) -> pd.DataFrame | None:
     """Per-cell episodes used and saved, when the sweep ran adaptively."""
     path = log_dir / "adaptive.json"
     if not path.exists():

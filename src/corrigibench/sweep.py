@@ -1,7 +1,7 @@
 """Sweeps: a grid declared once in TOML, run on Inspect's eval-set machinery.
 
 ```toml
-log_dir = "sweeps/pilot"     # relative to the spec file
+log_dir = "sweeps/pilot"     # relative to the spec file, or s3://bucket/prefix
 epochs = 100
 max_samples = 10             # episodes at once, per task
 retry_attempts = 10          # eval-set retries of failed or interrupted tasks
@@ -45,13 +45,15 @@ each (model, condition, epoch) ends up exactly once.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from inspect_ai.model import GenerateConfig
 
 from corrigibench.catalogue import CatalogueError, read_toml, suggest
+from corrigibench.logstore import LogDir, log_location
 
 ENVIRONMENTS = ("shutdown", "reward_hints")
 _TOP = {"log_dir": str, "epochs": int, "max_samples": int, "retry_attempts": int,
@@ -88,7 +90,7 @@ class EnvironmentSpec:
 @dataclass(frozen=True)
 class Spec:
     path: Path
-    log_dir: Path
+    log_dir: LogDir  # a local directory or an s3:// prefix (corrigibench.logstore)
     epochs: int
     environments: list[EnvironmentSpec]
     models: list[ModelSpec]
@@ -160,6 +162,11 @@ def load_spec(path: str | Path) -> Spec:
                                 dict(model.get("args", {}))))
     if not models:
         raise fail("models", "must list at least one model")
+    batched = next((i for i, m in enumerate(models) if m.config.get("batch")), None)
+    if batched is not None and any(e.name == "shutdown" for e in environments):
+        raise fail(f"models[{batched}].batch", "batch mode is for single-turn reward-hint runs "
+                   "(every shutdown turn would wait for a batch): give the shutdown "
+                   "environment a spec of its own")
     limits = data.get("limits", {})
     for key, value in limits.items():
         if key not in _LIMITS or not isinstance(value, int):
@@ -180,9 +187,68 @@ def load_spec(path: str | Path) -> Spec:
     for key, value in budget.items():
         if key not in ("tokens", "round_epochs") or not isinstance(value, int) or value < 1:
             raise fail(f"budget.{key}", "expected tokens and/or round_epochs, positive integers")
-    return Spec(path, (path.parent / data["log_dir"]).resolve(), data["epochs"], environments,
+    return Spec(path, log_location(data["log_dir"], path.parent), data["epochs"], environments,
                 models, data.get("max_samples", 10), data.get("retry_attempts", 10), limits,
                 comparisons, budget.get("tokens"), budget.get("round_epochs", 10))
+
+
+Cell = tuple[str, str, str]  # (environment, model, condition)
+SHARDS_DIR = "shards"
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One machine's share of a grid: `index` of `count` (1-based, as `--shard 2/3`)."""
+
+    index: int
+    count: int
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+        if not match or not 1 <= int(match[1]) <= int(match[2]):
+            raise SpecError(f"--shard {text!r}: expected i/n with 1 <= i <= n, e.g. 2/3")
+        return cls(int(match[1]), int(match[2]))
+
+    @property
+    def name(self) -> str:
+        return f"shard-{self.index}-of-{self.count}"
+
+    def take(self, cells: list[Cell]) -> list[Cell]:
+        """This shard's cells: every n-th (model, condition) cell of the grid in a fixed
+        order, so n shards cover the grid exactly once, whatever machine runs which."""
+        return [c for k, c in enumerate(sorted(cells)) if k % self.count == self.index - 1]
+
+    def log_dir(self, spec: Spec) -> LogDir:
+        return spec.log_dir / SHARDS_DIR / self.name
+
+
+def cells(spec: Spec) -> list[Cell]:
+    """Every (environment, model, condition) cell of the grid."""
+    return [(row["environment"], row["model"], row["condition"]) for row in plan(spec)]
+
+
+def cell_tasks(spec: Spec, wanted: list[Cell]) -> list:
+    """One task per (environment, model) with that model's wanted conditions, the model
+    set on the task itself: a grid that is not a full cross product runs as one eval set."""
+    from inspect_ai import task_with
+
+    resolved = dict(zip((m.name for m in spec.models), models(spec), strict=True))
+    chosen = set(wanted)
+    out = []
+    for env in spec.environments:
+        for model in spec.models:
+            conditions = [c for c in _conditions(spec, env)
+                          if (env.name, model.name, c) in chosen]
+            if conditions:
+                (task,) = tasks(replace(spec, environments=[replace(env, conditions=conditions)]))
+                out.append(task_with(task, model=resolved[model.name]))
+    return out
+
+
+def _conditions(spec: Spec, env: EnvironmentSpec) -> list[str]:
+    (task,) = tasks(replace(spec, environments=[env]))
+    return [str(sample.id) for sample in task.dataset]
 
 
 def tasks(spec: Spec) -> list:
@@ -228,17 +294,89 @@ def models(spec: Spec) -> list:
     return out
 
 
-def run(spec: Spec, display: str = "plain", resolved_models: list | None = None) -> bool:
-    """Run (or resume) the sweep; True when every task finished."""
+def run(spec: Spec, display: str = "plain", resolved_models: list | None = None,
+        shard: Shard | None = None) -> bool:
+    """Run (or resume) the sweep, or one shard of it; True when every task finished."""
     from inspect_ai import eval_set
 
+    check_layout(spec, shard)
     if spec.comparisons:
         spec.log_dir.mkdir(parents=True, exist_ok=True)
         (spec.log_dir / COMPARISONS_FILE).write_text(json.dumps(spec.comparisons, indent=2))
+    if shard is not None:
+        mine = shard.take(cells(spec))
+        if not mine:
+            return True  # more shards than cells: nothing for this one
+        success, _ = eval_set(cell_tasks(spec, mine), log_dir=str(shard.log_dir(spec)),
+                              epochs=spec.epochs, max_samples=spec.max_samples,
+                              retry_attempts=spec.retry_attempts, retry_wait=1,
+                              retry_on_error=2, fail_on_error=False, display=display,
+                              **spec.limits)
+        return success
     success, _ = eval_set(tasks(spec), log_dir=str(spec.log_dir),
                           model=resolved_models or models(spec),
                           epochs=spec.epochs, max_samples=spec.max_samples,
                           retry_attempts=spec.retry_attempts, retry_wait=1,
                           retry_on_error=2, fail_on_error=False, display=display,
-                          **spec.limits)
+                          log_dir_allow_dirty=_holds_imports(spec.log_dir), **spec.limits)
     return success
+
+
+def status(spec: Spec) -> list[dict[str, Any]]:
+    """Each cell's state in the (shared) log store: "done" (every planned episode is in a
+    finished log), "started" (a log holding it has not finished: running, or a shard that
+    was stopped and must be run again) or "missing" (not all there, nothing running)."""
+    from inspect_ai.log import list_eval_logs
+
+    from corrigibench.table import NoLogsError, episodes, log_finished
+
+    planned = cells(spec)
+    infos = list_eval_logs(str(spec.log_dir), recursive=True) if spec.log_dir.exists() else []
+    unfinished = {info.name for info in infos if not log_finished(info.name)}
+    try:
+        df = episodes(spec.log_dir)
+    except NoLogsError:
+        df = None
+    out = []
+    for env, model, condition in planned:
+        if df is None:
+            present, started = 0, False
+        else:
+            rows = df[(df["environment"] == env) & (df["model"] == model)
+                      & (df["variant"] == condition)]
+            present = int((rows["status"] != "missing").sum())
+            started = bool(rows["log"].isin(unfinished).any())
+        state = "started" if started else "done" if present >= spec.epochs else "missing"
+        out.append({"environment": env, "model": model, "condition": condition,
+                    "episodes": present, "planned": spec.epochs, "state": state})
+    return out
+
+
+def check_layout(spec: Spec, shard: Shard | None) -> None:
+    """A grid runs either whole or in shards of one count, never both in one log
+    directory: the same cell would then be counted twice."""
+    shards_dir = spec.log_dir / SHARDS_DIR
+    counts = {p.name.rsplit("-of-", 1)[1] for p in shards_dir.glob("shard-*-of-*")} \
+        if shards_dir.is_dir() else set()
+    if shard is None and counts:
+        raise SpecError(f"{spec.log_dir} holds a sharded run ({SHARDS_DIR}/): run it with "
+                        "--shard i/n, or use another log_dir")
+    if shard is not None:
+        if counts - {str(shard.count)}:
+            raise SpecError(f"{spec.log_dir} holds shards of another count "
+                            f"({', '.join(sorted(counts))}): use --shard i/{min(counts)}")
+        if spec.log_dir.is_dir() and any(p.suffix == ".eval" for p in spec.log_dir.iterdir()):
+            raise SpecError(f"{spec.log_dir} holds an unsharded run: use another log_dir "
+                            "for a sharded one")
+
+
+def _holds_imports(log_dir: LogDir) -> bool:
+    """Imported logs (`corrigibench import`) may share a sweep's directory, so their
+    episodes appear in its table and report; Inspect's eval set would refuse them as
+    another set's logs."""
+    if not log_dir.is_dir():
+        return False
+    from inspect_ai.log import list_eval_logs
+
+    return any(info.task.startswith("imported-")
+               for info in list_eval_logs(str(log_dir), recursive=True))

@@ -5,44 +5,47 @@ and the hit is `resisted` (shutdown) or `gamed` (reward_hints). Episodes that hi
 gave no number (`invalid`), gave candidates of both parities (`ambiguous`), errored,
 could not be decided (`undecided`, shutdown), or are missing from a log that planned them
 are shown in their own columns and never folded into a rate.
+Imported episodes (`corrigibench import`) count like any other; `imported` counts those whose
+outcome was taken from their source rather than decided by our scorer, and a label the
+source does not give (strict non-compliance, tampering attempts) is unknown: its column is
+left empty for the cell instead of counting the episode as "no".
 Only sample summaries are read (no messages), straight from the `.eval` zip as plain JSON
-(no per-sample validation), so large log directories stay fast.
+(no per-sample validation), so large log directories stay fast, local or on S3.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
-from urllib.parse import unquote, urlparse
-from zipfile import ZipFile
 
-import inspect_ai._util.zipfile  # noqa: F401  (lets zipfile read Inspect's zstd members)
 import pandas as pd
 from pydantic_core import from_json
 from inspect_ai.log import list_eval_logs, read_eval_log, read_eval_log_sample_summaries
 
+from corrigibench.logstore import LogDir, eval_zip, is_remote, log_location
 from corrigibench.stats import proportion_ci
 
 KEYS = ["environment", "model", "variant"]
 RATE_OF = {"shutdown": "resisted", "reward_hints": "gamed"}  # the label each rate counts
 COLUMNS = KEYS + ["n", "resisted", "gamed", "rate", "ci_low", "ci_high",
                   "strict_noncompliant", "attempted", "invalid", "ambiguous", "limits", "errors",
-                  "undecided", "missing", "episodes"]
+                  "undecided", "missing", "imported", "episodes"]
 
 
 class NoLogsError(ValueError):
     pass
 
 
-def episodes(logs: str | Path | list[str]) -> pd.DataFrame:
-    """One row per planned episode in the logs under a directory (or in a list of logs)."""
+def episodes(logs: str | LogDir | list[str]) -> pd.DataFrame:
+    """One row per planned episode in the logs under a directory or an s3:// prefix (or in
+    a list of logs)."""
     if isinstance(logs, list):
         files = logs
     else:
-        if not Path(logs).is_dir():
-            raise NoLogsError(f"{logs}: no such directory")
-        files = [info.name for info in list_eval_logs(str(logs), recursive=True)]
+        if not log_location(logs).is_dir():
+            raise NoLogsError(f"{logs}: no such directory" if not is_remote(logs)
+                              else f"{logs}: nothing stored under this prefix")
+        files = [info.name for info in list_eval_logs(str(log_location(logs)), recursive=True)]
     # an eval-set retry of an interrupted task writes a new log under the same task id that
     # carries over its finished episodes: count only the newest log of each task id
     headers = {}
@@ -68,8 +71,9 @@ def episodes(logs: str | Path | list[str]) -> pd.DataFrame:
                          "epoch": s["epoch"], "status": status,
                          "label": labels.get("label", status),
                          "hit": bool(labels.get(RATE_OF.get(environment, ""), False)),
-                         "strict_noncompliant": bool(labels.get("strict_noncompliance", False)),
-                         "attempted": bool(labels.get("attempted", False)),
+                         "strict_noncompliant": _flag(labels, "strict_noncompliance"),
+                         "attempted": _flag(labels, "attempted"),
+                         "imported": labels.get("outcome_source") == "imported",
                          "method": labels.get("method"), "log": name,
                          "provenance": metadata.get("provenance"),
                          "text_sha256": metadata.get("texts_sha256")
@@ -81,26 +85,37 @@ def episodes(logs: str | Path | list[str]) -> pd.DataFrame:
                 rows.append({"environment": environment, "model": model,
                              "variant": str(sample_id), "epoch": None, "status": "missing",
                              "label": "missing", "hit": False, "strict_noncompliant": False,
-                             "attempted": False, "method": None, "log": name,
+                             "attempted": False, "imported": False, "method": None, "log": name,
                              "provenance": None, "text_sha256": None, "factors": None})
     if not rows:
         raise NoLogsError(f"{logs}: no Inspect logs with samples found")
     return pd.DataFrame(rows)
 
 
+def _flag(labels: dict, key: str) -> bool | None:
+    """A yes/no label; None when the score says it is unknown (an imported outcome)."""
+    if key in labels and labels[key] is None:
+        return None
+    return bool(labels.get(key, False))
+
+
+def _known_sum(values: pd.Series) -> int | None:
+    """How many said yes; None if any of them is unknown."""
+    return None if values.isna().any() else int(values.astype(bool).sum())
+
+
 def read_log(log: str) -> tuple[dict, list[dict]]:
     """A log's eval spec and sample summaries as plain dicts (last row per id and epoch).
 
-    Local `.eval` files are read directly from the zip (consolidated summaries, or the
-    journal of a log that is still running or was killed), with no per-sample validation;
-    anything else goes through Inspect's readers.
+    `.eval` files, local or remote, are read directly from the zip (consolidated summaries,
+    or the journal of a log that is still running or was killed), with no per-sample
+    validation; `.json` logs go through Inspect's readers.
     """
-    path = unquote(urlparse(log).path) if log.startswith("file://") else log
-    if "://" in path or not path.endswith(".eval"):
-        spec = read_eval_log(log, header_only=True).eval.model_dump(mode="json")
-        rows = [s.model_dump(mode="json") for s in read_eval_log_sample_summaries(log)]
-    else:
-        with ZipFile(path) as z:
+    with eval_zip(log) as z:
+        if z is None:
+            spec = read_eval_log(log, header_only=True).eval.model_dump(mode="json")
+            rows = [s.model_dump(mode="json") for s in read_eval_log_sample_summaries(log)]
+        else:
             names = z.namelist()
             head = "header.json" if "header.json" in names else "_journal/start.json"
             spec = from_json(z.read(head))["eval"]
@@ -114,6 +129,14 @@ def read_log(log: str) -> tuple[dict, list[dict]]:
 
 
 _JOURNAL = re.compile(r"_journal/summaries/(\d+)\.json")
+
+
+def log_finished(log: str) -> bool:
+    """Whether a log was closed (success, error or cancelled), not still being written."""
+    with eval_zip(log) as z:
+        if z is None:
+            return read_eval_log(log, header_only=True).status != "started"
+        return "header.json" in z.namelist()
 
 
 def summarize(df: pd.DataFrame) -> pd.DataFrame:
@@ -130,19 +153,20 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
             "resisted": k if RATE_OF.get(environment) == "resisted" else None,
             "gamed": k if RATE_OF.get(environment) == "gamed" else None,
             "rate": k / n if n else float("nan"), "ci_low": low, "ci_high": high,
-            "strict_noncompliant": int(valid["strict_noncompliant"].sum()) if shutdown else None,
-            "attempted": int(valid["attempted"].sum()) if shutdown else None,
+            "strict_noncompliant": _known_sum(valid["strict_noncompliant"]) if shutdown else None,
+            "attempted": _known_sum(valid["attempted"]) if shutdown else None,
             "invalid": None if shutdown else int((group["status"] == "invalid").sum()),
             "ambiguous": None if shutdown else int((group["status"] == "ambiguous").sum()),
             "limits": int((group["status"] == "limit").sum()),
             "errors": int((group["status"] == "error").sum()),
             "undecided": int((group["status"] == "undecided").sum()) if shutdown else None,
             "missing": int((group["status"] == "missing").sum()),
+            "imported": int(group["imported"].sum()) or None if "imported" in group else None,
             "episodes": len(group),
         })
     return pd.DataFrame(out, columns=COLUMNS).astype(
         {c: "Int64" for c in ("resisted", "gamed", "strict_noncompliant", "attempted", "invalid",
-                              "ambiguous", "undecided")})
+                              "ambiguous", "undecided", "imported")})
 
 
 def render(table: pd.DataFrame, fmt: str) -> str:

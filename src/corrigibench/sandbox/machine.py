@@ -345,6 +345,8 @@ class Machine:
             if a in self._pings:
                 _resolve(self._pings.pop(a), None)
         elif kind == "h":
+            if self.cgroup is None:  # PID 1 holds children only when told to
+                raise ValueError(msg)
             try:
                 pid = _pid_of_pidfd(fds[0])
             except ProcessLookupError:

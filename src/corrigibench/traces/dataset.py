@@ -13,7 +13,6 @@ Sources, their licences and formats: `validation/sources.toml`.
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import json
 import os
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from corrigibench.catalogue import CatalogueError
+from corrigibench.importers import palisade
 from corrigibench.traces.transcript import Segment, Transcript
 
 HERE = Path(__file__).with_name("validation")
@@ -171,45 +171,16 @@ def _add(segments: list[tuple[str, str]], kind: str, text: Any) -> None:
         segments.append((kind, text.strip()))
 
 
-def _literal(value: Any) -> Any:
-    """Palisade logs hold payloads as JSON objects or as Python reprs of them."""
-    if isinstance(value, str):
-        try:
-            return ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            return {}
-    return value or {}
-
-
 def palisade_jsonl(text: str, locator: dict[str, Any]) -> Extracted:
-    """Palisade's robot-study log: assistant text and the `thoughts` of each tool call."""
-    segments: list[tuple[str, str]] = []
-    prompts: dict[str, str] = {}
-    commands = []
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        record = json.loads(line)
-        event = record.get("event")
-        if event in ("system_message", "user_message") and event not in prompts:
-            content = _literal(record.get("user_payload")).get("content", "")
-            parts = [content] if isinstance(content, str) else [
-                p.get("text", "") for p in content if isinstance(p, dict)]
-            prompts[event] = "".join(p for p in parts if p)
-        elif event == "assistant_message":
-            _add(segments, "message", _literal(record.get("assistant_payload")).get("content"))
-        elif event == "tool_call":
-            args = _literal(record.get("args"))
-            if isinstance(args, dict):
-                _add(segments, "thoughts", args.get("thoughts"))
-                if args.get("cmd"):
-                    commands.append(str(args["cmd"]))
-    context = "\n\n".join(part for part in (
-        f"System prompt:\n{prompts['system_message']}" if prompts.get("system_message") else "",
-        f"User prompt:\n{prompts['user_message']}" if prompts.get("user_message") else "",
-        "Commands the agent ran:\n" + "\n".join(f"$ {c[:300]}" for c in commands[:40])
-        if commands else "") if part)
-    return segments, context
+    """Palisade's robot-study log: assistant text and the `thoughts` of each tool call.
+
+    The format is read by `corrigibench.importers.palisade`, which `corrigibench import
+    palisade-robot` uses too, so imported episodes are labelled on these same words."""
+    log = palisade.parse(text)
+    if log.problems:
+        line, what = log.problems[0]
+        raise DatasetError(f"line {line}: {what}")
+    return palisade.words(log)
 
 
 _SAMPLE = re.compile(r"^## sample (\d+) \u2014 .*$", re.M)

@@ -20,6 +20,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from corrigibench.logstore import LogDir, local_copy, log_location
 from corrigibench.traces.categories import Category, fingerprint
 from corrigibench.traces.layers import (PROMPT_VERSION, judge_fingerprint, judge_labels,
                                          pattern_labels)
@@ -39,7 +40,7 @@ def _base(t: Transcript, layer: str, categories: list[Category]) -> dict[str, An
             "redacted": t.redacted}
 
 
-def read_records(path: Path) -> list[dict[str, Any]]:
+def read_records(path: LogDir) -> list[dict[str, Any]]:
     """Records of a JSONL file; a line cut short by a kill is skipped."""
     if not path.exists():
         return []
@@ -57,19 +58,23 @@ def _reuse_key(record: dict[str, Any]) -> tuple:
             record["prompt_version"], record["words_sha256"])
 
 
-def label_logs(log_dir: str | Path, categories: list[Category], judge: str | None = None,
+def label_logs(log_dir: str | LogDir, categories: list[Category], judge: str | None = None,
                model_args: dict[str, Any] | None = None,
                generate: dict[str, Any] | None = None, max_connections: int = 10,
                progress: Callable[[str], None] | None = None) -> dict[str, int]:
-    """Label every episode with the patterns and, given a judge model, the judge too."""
-    out_dir = Path(log_dir) / TRACES_DIR
+    """Label every episode with the patterns and, given a judge model, the judge too.
+
+    Beside remote logs (s3://) the labels are made in a local copy of LOGDIR/traces/ and
+    stored when the run ends, also when it fails; a run killed outright stores nothing,
+    and its rerun asks the judge again (Inspect's model cache answers what it already has).
+    """
     logs = current_logs(log_dir)  # fails with one line when there are none
     progress = progress or (lambda text: print(text, file=sys.stderr))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for stale in out_dir.glob(f".{PATTERNS_FILE}.*"):  # left by a run that was killed
-        stale.unlink(missing_ok=True)
-    return asyncio.run(_label(logs, out_dir, categories, judge, model_args or {},
-                              generate or {}, max_connections, progress))
+    with local_copy(log_location(log_dir) / TRACES_DIR, (JUDGE_FILE,)) as out_dir:
+        for stale in out_dir.glob(f".{PATTERNS_FILE}.*"):  # left by a run that was killed
+            stale.unlink(missing_ok=True)
+        return asyncio.run(_label(logs, out_dir, categories, judge, model_args or {},
+                                  generate or {}, max_connections, progress))
 
 
 async def _label(logs: list[str], out_dir: Path, categories: list[Category], judge: str | None,

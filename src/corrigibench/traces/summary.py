@@ -8,10 +8,9 @@ policy of corrigibench.stats). Categories that do not apply to an environment ar
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 
+from corrigibench.logstore import LogDir, log_location
 from corrigibench.stats import proportion_ci
 from corrigibench.traces.run import JUDGE_FILE, PATTERNS_FILE, TRACES_DIR, read_records
 
@@ -19,9 +18,9 @@ CELL = ["environment", "model", "variant"]
 COUNTS = ["n", "yes", "rate", "ci_low", "ci_high", "rejected", "errors", "no_words", "episodes"]
 
 
-def labels_frame(log_dir: str | Path) -> pd.DataFrame:
+def labels_frame(log_dir: str | LogDir) -> pd.DataFrame:
     """One row per (episode, layer, category) for the episodes of the last labelling run."""
-    directory = Path(log_dir) / TRACES_DIR
+    directory = log_location(log_dir) / TRACES_DIR
     patterns = read_records(directory / PATTERNS_FILE)
     if not patterns:
         raise FileNotFoundError(f"{directory}: no labels yet; run `corrigibench traces {log_dir}`")

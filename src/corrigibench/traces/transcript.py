@@ -14,12 +14,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
-from zipfile import ZipFile
 
-import inspect_ai._util.zipfile  # noqa: F401  (lets zipfile read Inspect's zstd members)
 from inspect_ai.log import EvalSample, read_eval_log, read_eval_log_samples
 from pydantic_core import from_json
+
+from corrigibench.logstore import eval_zip
 
 _SPACE = re.compile(r"\s+")
 _SAMPLE = re.compile(r"samples/.+\.json")
@@ -105,11 +104,7 @@ def from_dict(sample: dict[str, Any], environment: str, model: str, log: str = "
             _add(segments, "thoughts", text(arguments.get("thoughts")))
             if "cmd" in arguments:
                 commands.append(text(arguments["cmd"]))
-    context = "\n\n".join(part for part in (
-        f"System prompt:\n{_clip(prompts['system'], 4000)}" if prompts.get("system") else "",
-        f"User prompt:\n{_clip(prompts['user'], 4000)}" if prompts.get("user") else "",
-        "Commands the agent ran:\n" + "\n".join(f"$ {_clip(c, 300)}" for c in commands[:40])
-        if commands else "") if part)
+    context = build_context(prompts.get("system", ""), prompts.get("user", ""), commands)
     score = next(iter((sample.get("scores") or {}).values()), None)
     labels = (score or {}).get("metadata") or {}
     outcome = "error" if sample.get("error") else str(labels.get("label") or "unscored")
@@ -117,6 +112,16 @@ def from_dict(sample: dict[str, Any], environment: str, model: str, log: str = "
     key = sample.get("uuid") or f"{log}:{sample['id']}:{sample['epoch']}"
     return Transcript(key, environment, model, variant, sample["epoch"], outcome, segments,
                       context, log, redacted)
+
+
+def build_context(system: str, user: str, commands: list[str]) -> str:
+    """What the judge sees around an episode's words: its prompts and commands, clipped.
+    Context only: never quotable evidence."""
+    return "\n\n".join(part for part in (
+        f"System prompt:\n{_clip(system, 4000)}" if system else "",
+        f"User prompt:\n{_clip(user, 4000)}" if user else "",
+        "Commands the agent ran:\n" + "\n".join(f"$ {_clip(c, 300)}" for c in commands[:40])
+        if commands else "") if part)
 
 
 def _add(segments: list[Segment], kind: str, text: str) -> None:
@@ -131,16 +136,16 @@ def _clip(text: str, limit: int) -> str:
 def read_transcripts(logs: list[str]) -> Iterator[Transcript]:
     """Every episode of the given logs, one sample in memory at a time.
 
-    Local `.eval` files are read straight from the zip as plain JSON (no per-sample
+    `.eval` files, local or remote, are read straight from the zip as plain JSON (no per-sample
     validation: several times faster on big sweeps); anything else through Inspect."""
     for log in logs:
-        path = unquote(urlparse(log).path) if log.startswith("file://") else log
-        if "://" in path or not path.endswith(".eval"):
-            header = read_eval_log(log, header_only=True)
-            for sample in read_eval_log_samples(log, all_samples_required=False):
-                yield from_sample(sample, header.eval.task.split("/")[-1], header.eval.model, log)
-            continue
-        with ZipFile(path) as z:
+        with eval_zip(log) as z:
+            if z is None:
+                header = read_eval_log(log, header_only=True)
+                for sample in read_eval_log_samples(log, all_samples_required=False):
+                    yield from_sample(sample, header.eval.task.split("/")[-1],
+                                      header.eval.model, log)
+                continue
             names = z.namelist()
             spec = from_json(z.read("header.json" if "header.json" in names
                                     else "_journal/start.json"))["eval"]
