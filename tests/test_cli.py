@@ -75,8 +75,10 @@ def test_run_passes_generate_settings_to_the_log(tmp_path: Path) -> None:
     (["-G", "reasoning_efort=high"], "-G reasoning_efort: not a generate setting (did you mean "
                                      "reasoning_effort"),
     (["-G", "max_tokens=lots"], "-G max_tokens: Input should be a valid integer"),
-    (["--model", "local/tinyllama"], "unknown local model 'tinyllama': use local/smollm2 or "
-                                     "give -M gguf=PATH"),
+    (["--model", "local/tinyllama"], "unknown local model 'tinyllama': use local/smollm2, "
+                                     "local/smollm2-tools or give -M gguf=PATH"),
+    (["--model", "local/x", "-M", "gguf=smollm2", "-M", "lora=/no/such.gguf"],
+     "-M lora=/no/such.gguf: no such file"),
     (["--model", "local/x", "-M", "gguf=/no/such.gguf"], "-M gguf=/no/such.gguf: no such file"),
 ])
 def test_bad_run_input_is_one_line_and_writes_nothing(tmp_path: Path, args: list[str],

@@ -518,6 +518,63 @@ def _traces(args: argparse.Namespace) -> int:
     return 0
 
 
+def _finetune(args: argparse.Namespace) -> int:
+    import dataclasses
+    import json
+
+    from corrigibench.finetune.spec import load_spec
+    from corrigibench.finetune.train import require_extra, train
+
+    spec = load_spec(args.spec)
+    if args.out:
+        spec = dataclasses.replace(spec, out=Path(args.out).expanduser().resolve())
+    require_extra()
+    summary = train(spec, progress=not args.no_progress,
+                    log=lambda line: print(line, file=sys.stderr))
+    keys = ("out", "examples", "steps", "train_seconds", "steps_per_second", "tokens_per_second",
+            "peak_rss_mib", "final_loss", "adapter_gguf")
+    print(json.dumps({k: summary.get(k) for k in keys}, indent=1))
+    if summary.get("adapter_gguf"):
+        print(f"\nRun it: corrigibench run shutdown --model local/{spec.out.name} "
+              f"-M lora={summary['adapter_gguf']}" + ("" if summary.get("base") == "smollm2" else
+                                                      f" -M gguf={summary.get('gguf', 'BASE.gguf')}"),
+              file=sys.stderr)
+    return 0
+
+
+def _probe(args: argparse.Namespace) -> int:
+    from corrigibench.finetune import probe
+    from corrigibench.finetune.train import require_extra
+
+    models = _pairs(args.model or [], "--model")
+    if not models:
+        raise UsageError("give at least one --model NAME=PATH (a finetune output or a base)")
+    if args.chat_bad or args.chat_good:
+        if not (args.chat_bad and args.chat_good):
+            raise UsageError("--chat-bad and --chat-good go together")
+        triples = probe.chat_triples(Path(args.chat_bad), Path(args.chat_good), args.domain_score)
+        split = "all"
+    else:
+        triples = probe.load_triples(Path(args.data) if args.data else probe.TRIPLES)
+        split = args.split
+    pair = tuple(args.pair.split(",")) if args.pair else None
+    if pair is not None and (len(pair) != 2 or any(p not in models for p in pair)):
+        raise UsageError("--pair takes two model names given with --model, e.g. narrow,general")
+    if args.base and args.base not in models:
+        raise UsageError(f"--base {args.base}: not one of the --model names")
+    if args.draws < 100:
+        raise UsageError("--draws must be at least 100 (bootstrap draws)")
+    probe.resolve_models({k: str(v) for k, v in models.items()})
+    require_extra()
+    summary = probe.run({k: str(v) for k, v in models.items()}, triples, Path(args.out), split,
+                        pair, args.base, args.draws, args.seed,
+                        progress=lambda line: print(line, file=sys.stderr))
+    print(probe.render_table(summary), end="")
+    print(f"\nProbe: {Path(args.out).resolve()} (rows.csv, summary.json, table.md, probe.png)",
+          file=sys.stderr)
+    return 0
+
+
 def _import(args: argparse.Namespace) -> int:
     from corrigibench.importers import ImportProblems, import_source
 
@@ -697,6 +754,32 @@ def parser() -> argparse.ArgumentParser:
     tr.add_argument("--format", choices=("markdown", "csv", "json"), default="markdown")
     tr.set_defaults(func=_traces)
 
+    f = sub.add_parser("finetune", help="LoRA fine-tuning of a local model, declared in a "
+                                        "TOML spec (resumes after a kill)")
+    f.add_argument("spec", help="fine-tuning spec (TOML; see corrigibench/finetune/spec.py)")
+    f.add_argument("--out", help="output directory (default: the spec's `out`)")
+    f.add_argument("--no-progress", action="store_true", help="no progress bar")
+    f.set_defaults(func=_finetune)
+
+    pr = sub.add_parser("probe", help="log-prob preference for bad over good advice, by "
+                                      "domain, with bootstrap intervals")
+    pr.add_argument("--model", action="append", metavar="NAME=PATH",
+                    help="a finetune output directory or a base model (smollm2, .gguf, HF dir)")
+    pr.add_argument("--data", help="triples JSONL (default: ours, probe_data/triples.jsonl)")
+    pr.add_argument("--chat-bad", metavar="FILE", help="chat JSONL of bad answers (e.g. an "
+                    "emergent-misalignment dataset), paired with --chat-good by question")
+    pr.add_argument("--chat-good", metavar="FILE", help="chat JSONL of good answers")
+    pr.add_argument("--domain-score", type=float, default=1.0,
+                    help="domain score of the --chat-* questions (default 1)")
+    pr.add_argument("--split", choices=("test", "train", "all"), default="test")
+    pr.add_argument("--pair", metavar="A,B", help="models for measure (a)'s paired difference "
+                    "(e.g. narrow,general)")
+    pr.add_argument("--base", metavar="NAME", help="the base model, for (c)'s paired shift")
+    pr.add_argument("--draws", type=int, default=2000, help="bootstrap draws")
+    pr.add_argument("--seed", type=int, default=0)
+    pr.add_argument("--out", default="probe", help="output directory (default: probe)")
+    pr.set_defaults(func=_probe)
+
     im = sub.add_parser("import", help="published transcripts as Inspect logs (table, traces, "
                                        "report and inspect view read them)")
     im.add_argument("format", metavar="FORMAT", help="palisade-robot, rows or openai-chat")
@@ -724,6 +807,7 @@ def main(argv: list[str] | None = None) -> int:
     if epochs is not None and epochs < 1:
         print("corrigibench: error: --epochs must be at least 1", file=sys.stderr)
         return 2
+    from corrigibench.finetune.errors import FINETUNE_ERRORS
     from corrigibench.logstore import StoreError
     from corrigibench.sandbox.helpers import HelperBuildError
     from corrigibench.sandbox.machine import MachineError
@@ -731,7 +815,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.func(args)
-    except (UsageError, CatalogueError, MachineError, HelperBuildError, NoLogsError) as ex:
+    except (UsageError, CatalogueError, MachineError, HelperBuildError, NoLogsError,
+            *FINETUNE_ERRORS) as ex:
         print(f"corrigibench: error: {ex}", file=sys.stderr)
         return 2
     except StoreError as ex:  # a log store (or file) that cannot be reached or read
