@@ -34,7 +34,7 @@ name = "reward_hints"
 conditions = ["unlabelled", "control", "label-misaligned", "encoding-base64", "label-want"]
 [[models]]
 name = "scripted/gamer"
-args = {{ delay = 0.3 }}
+args = {{ delay = 2.0 }}  # slow enough that the killed shard is killed mid-run
 [[models]]
 name = "scripted/honest"
 """
@@ -82,7 +82,7 @@ def test_three_shards_on_s3_one_killed_make_one_grid(net: S3Net, tmp_path: Path)
         assert time.monotonic() < deadline and shards[2].poll() is None, \
             (tmp_path / "shard-2.log").read_text()
         time.sleep(0.5)
-    time.sleep(2.0)
+    time.sleep(1.0)
     os.killpg(shards[2].pid, signal.SIGKILL)
     shards[2].wait()
     for k in (1, 3):

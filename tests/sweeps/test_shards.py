@@ -58,7 +58,7 @@ def test_a_bad_shard_is_one_line(text: str) -> None:
 
 
 def test_three_shards_and_a_killed_one_make_one_grid(tmp_path: Path) -> None:
-    spec_file = write_spec(tmp_path, delay=0.3)
+    spec_file = write_spec(tmp_path, delay=1.0)  # slow enough to be killed mid-run
     spec = load_spec(spec_file)
     for i in (1, 3):
         assert sweep(str(spec_file), "--shard", f"{i}/3").returncode == 0
