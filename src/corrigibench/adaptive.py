@@ -14,11 +14,16 @@ import json
 from collections.abc import Callable
 from dataclasses import replace
 
+from corrigibench.errors import CorrigibenchError
 from corrigibench.stats import proportion_ci
 from corrigibench.sweep import Spec, models, run, tasks
 
 Cell = tuple[str, str, str]  # (environment, model, condition)
 ADAPTIVE_FILE = "adaptive.json"  # the summary, in the sweep's log directory
+
+
+class RoundUnfinished(CorrigibenchError, RuntimeError):
+    """A round's eval set did not finish every task: running the same command resumes it."""
 
 
 def open_cells(counts: dict[Cell, tuple[int, int, int]], halfwidth: float,
@@ -120,7 +125,7 @@ def run_adaptive(spec: Spec, halfwidth: float, max_epochs: int | dict[Cell, int]
             round_spec = replace(spec, environments=envs, models=[model_spec], epochs=epochs,
                                  log_dir=spec.log_dir / f"round-{number:02d}" / slug)
             if not run(round_spec, display=display, resolved_models=[model]):
-                raise RuntimeError(f"round {number} did not finish; run the same command again")
+                raise RoundUnfinished(f"round {number} did not finish; run the same command again")
         for c in todo:
             cells[c]["rounds"] += 1
     counts = _counts(spec, cells, episodes)

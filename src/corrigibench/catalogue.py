@@ -14,11 +14,13 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from corrigibench.errors import InputError
+
 PROVENANCES = ("verbatim", "verbatim-via-secondary", "reconstruction")
 _OWN_KEYS = ("description", "provenance", "source", "notes")
 
 
-class CatalogueError(ValueError):
+class CatalogueError(InputError):
     """A catalogue file or a requested id is wrong; the message says where."""
 
 

@@ -12,13 +12,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import NoReturn
 
-from corrigibench.catalogue import CatalogueError
+from corrigibench.errors import CorrigibenchError, InputError
 
 ENVIRONMENTS = ("shutdown", "reward_hints")
 DEFAULT_CONDITION = {"shutdown": "palisade-A", "reward_hints": "unlabelled"}
 
 
-class UsageError(ValueError):
+class UsageError(InputError):
     """Bad input from the user: reported as one line, exit status 2."""
 
 
@@ -232,12 +232,8 @@ def _sweep(args: argparse.Namespace) -> int:
         if shard is not None:
             sweep.check_layout(spec, shard)
             spec, rounds["only"] = replace(spec, log_dir=shard.log_dir(spec)), list(mine)
-        try:
-            summary = run_adaptive(spec, display=args.display, token_budget=spec.budget_tokens,
-                                   **rounds)
-        except RuntimeError as ex:
-            print(f"corrigibench: {ex}", file=sys.stderr)
-            return 1
+        summary = run_adaptive(spec, display=args.display, token_budget=spec.budget_tokens,
+                               **rounds)
         print(render(summarize(episodes(spec.log_dir)), "markdown"), end="")
         fixed = sum(c["max_epochs"] for c in summary["cells"])
         left = "not run" if summary["stopped"] else "saved"
@@ -321,11 +317,7 @@ def _study(args: argparse.Namespace) -> int:
             get_model(args.judge, memoize=False)
         except Exception as ex:  # Inspect's model errors come in several types
             raise UsageError(f"judge {args.judge!r}: {_plain(str(ex))}") from None
-    try:
-        result = run(study, display=args.display)
-    except RuntimeError as ex:  # an adaptive round that did not finish
-        print(f"corrigibench: {ex}", file=sys.stderr)
-        return 1
+    result = run(study, display=args.display)
     for model in study.models:
         print(f"\n{model.name}")
         note = model_note(model.name)
@@ -807,16 +799,15 @@ def main(argv: list[str] | None = None) -> int:
     if epochs is not None and epochs < 1:
         print("corrigibench: error: --epochs must be at least 1", file=sys.stderr)
         return 2
-    from corrigibench.finetune.errors import FINETUNE_ERRORS
+    from corrigibench.adaptive import RoundUnfinished
     from corrigibench.logstore import StoreError
-    from corrigibench.sandbox.helpers import HelperBuildError
-    from corrigibench.sandbox.machine import MachineError
-    from corrigibench.table import NoLogsError
 
     try:
         return args.func(args)
-    except (UsageError, CatalogueError, MachineError, HelperBuildError, NoLogsError,
-            *FINETUNE_ERRORS) as ex:
+    except RoundUnfinished as ex:  # not an error of input: the same command resumes it
+        print(f"corrigibench: {ex}", file=sys.stderr)
+        return 1
+    except CorrigibenchError as ex:
         print(f"corrigibench: error: {ex}", file=sys.stderr)
         return 2
     except StoreError as ex:  # a log store (or file) that cannot be reached or read

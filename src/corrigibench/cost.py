@@ -19,13 +19,14 @@ from dataclasses import dataclass
 import pandas as pd
 from scipy.stats import t as student_t
 
+from corrigibench.errors import InputError
 from corrigibench.logstore import LogDir
 from corrigibench.table import NoLogsError, read_log
 
 BATCH_ENVIRONMENTS = ("reward_hints",)
 
 
-class CostError(ValueError):
+class CostError(InputError):
     """A price or a study size that cannot be used: the message says which and why."""
 
 

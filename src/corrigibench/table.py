@@ -22,6 +22,7 @@ import pandas as pd
 from pydantic_core import from_json
 from inspect_ai.log import list_eval_logs, read_eval_log, read_eval_log_sample_summaries
 
+from corrigibench.errors import InputError
 from corrigibench.logstore import LogDir, eval_zip, is_remote, log_location
 from corrigibench.stats import proportion_ci
 
@@ -32,7 +33,7 @@ COLUMNS = KEYS + ["n", "resisted", "gamed", "rate", "ci_low", "ci_high",
                   "undecided", "missing", "imported", "episodes"]
 
 
-class NoLogsError(ValueError):
+class NoLogsError(InputError):
     pass
 
 

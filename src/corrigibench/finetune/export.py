@@ -26,6 +26,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from corrigibench.errors import SetupError
+
 # Hugging Face module -> llama.cpp tensor (llama-type architectures)
 TENSORS = {"self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k",
            "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output",
@@ -34,7 +36,7 @@ ARCHITECTURES = {"llama": "llama", "mistral": "llama", "qwen2": "qwen2", "qwen3"
 _KEY = re.compile(r"(?:base_model\.model\.)?model\.layers\.(\d+)\.(\w+\.\w+)\.lora_([AB])\.weight$")
 
 
-class ExportError(RuntimeError):
+class ExportError(SetupError):
     """The adapter cannot be written as a llama.cpp adapter; the message says why."""
 
 

@@ -31,12 +31,13 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable
 
+from corrigibench.errors import SetupError
 from corrigibench.finetune.spec import Spec
 
 CHECKPOINTS = "checkpoints"
 
 
-class FinetuneUnavailable(RuntimeError):
+class FinetuneUnavailable(SetupError):
     """The fine-tuning extra is not installed; the message says how to install it."""
 
 

@@ -12,10 +12,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from corrigibench.errors import CorrigibenchError
+
 ROLES = ("system", "developer", "user", "assistant", "tool")
 
 
-class MessageError(ValueError):
+class MessageError(CorrigibenchError, ValueError):
     """A message this module cannot read; the text says which and why."""
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from corrigibench.errors import InputError
+
 ENVIRONMENTS = ("shutdown", "reward_hints")
 PARITIES = ("odd", "even")
 
@@ -20,7 +22,7 @@ class Problem:
         return f"{self.where}: {self.message}"
 
 
-class ImportProblems(ValueError):
+class ImportProblems(InputError):
     """The source has bad records; nothing was written. `problems` lists each of them."""
 
     def __init__(self, problems: list[Problem], files: int) -> None:

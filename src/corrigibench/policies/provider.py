@@ -19,6 +19,7 @@ from inspect_ai.model import (ChatMessage, ChatMessageAssistant, ContentReasonin
                               GenerateConfig, ModelAPI, ModelOutput, ModelUsage, modelapi)
 from inspect_ai.tool import ToolChoice, ToolInfo
 
+from corrigibench.errors import InputError
 from corrigibench.policies.adversaries import POLICIES as ADVERSARIES
 from corrigibench.policies.base import Action, Conversation, Policy
 from corrigibench.policies.hypotheses import POLICIES as HYPOTHESES
@@ -40,7 +41,7 @@ POLICIES: dict[str, Policy] = {**SHUTDOWN, **ADVERSARIES, **REWARD_HINTS, **JUDG
                                **HYPOTHESES, "commands": commands}
 
 
-class UnknownPolicyError(ValueError):
+class UnknownPolicyError(InputError):
     pass
 
 

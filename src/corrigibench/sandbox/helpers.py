@@ -15,6 +15,8 @@ import tempfile
 from functools import cache
 from pathlib import Path
 
+from corrigibench.errors import SetupError
+
 _PACKAGE = Path(__file__).parent.parent
 # name -> (source, relative to the package; extra compiler flags; required)
 HELPERS = {
@@ -25,7 +27,7 @@ HELPERS = {
 }
 
 
-class HelperBuildError(RuntimeError):
+class HelperBuildError(SetupError):
     """A C helper could not be built (usually: no C compiler)."""
 
 

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+from corrigibench.errors import SetupError
 from corrigibench.sandbox.cgroups import MachineCgroup, describe_unbounded, support
 from corrigibench.sandbox.helpers import helper_path
 from corrigibench.sandbox.pipes import PipeReader, feed_and_close, returncode
@@ -66,7 +67,7 @@ _CLOSE_TIMEOUT = 10.0
 _DEATH_GRACE = 2.0  # how long after its channel closes PID 1's exit may take to show
 
 
-class MachineError(RuntimeError):
+class MachineError(SetupError):
     """The machine could not be started or driven."""
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from inspect_ai.model import CachePolicy, ChatMessageUser, GenerateConfig, Model
 
+from corrigibench.errors import CorrigibenchError
 from corrigibench.traces.categories import Category
 from corrigibench.traces.transcript import Transcript, normalise
 
@@ -73,7 +74,7 @@ def _sentence(text: str, start: int, end: int, limit: int = 300) -> str:
 
 # -- the judge ----------------------------------------------------------------------------
 
-class JudgeError(ValueError):
+class JudgeError(CorrigibenchError, ValueError):
     """The judge's answer cannot be read."""
 
 

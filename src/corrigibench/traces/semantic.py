@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from corrigibench.errors import SetupError
 from corrigibench.traces.categories import Category
 from corrigibench.traces.layers import MAX_QUOTES, label_each
 from corrigibench.traces.transcript import Transcript
@@ -40,7 +41,7 @@ _SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)")
 _MIN_SENTENCE = 12  # characters: shorter pieces ("Hmm.", "2") carry no category
 
 
-class SemanticUnavailable(RuntimeError):
+class SemanticUnavailable(SetupError):
     """The model's files are not installed; the message says how to install them."""
 
 

@@ -24,6 +24,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from corrigibench.errors import InputError
+
 HERE = Path(__file__).parent
 ROWS_FILE = HERE / "answers.jsonl"
 SPLIT_SEED = 11
@@ -38,7 +40,7 @@ LICENCES = {
 }
 
 
-class AnswersError(ValueError):
+class AnswersError(InputError):
     """A source file or the cache does not hold what a row points to."""
 
 
