@@ -39,12 +39,13 @@ def frame() -> pd.DataFrame:
 
 
 def test_the_projection_is_the_arithmetic_of_the_means() -> None:
-    table = project(frame(), 10_000, [Price(2, 8), Price(1, 1, "other")], 0.5, rpm=100,
+    table = project(frame(), 10_000, [Price(2, 8), Price(1, 1, "m")], 0.5, rpm=100,
                     tpm=1_000_000).set_index("environment")
     hints, shutdown = table.loc["reward_hints"], table.loc["shutdown"]
     assert (hints["episodes_read"], hints["with_usage"]) == (3, 2)
     assert hints["study_tokens"] == 10_000 * 550
-    assert hints["cost_usd"] == pytest.approx((10_000 * 50 * 2 + 10_000 * 500 * 8) / 1e6)
+    # the model's own price wins over the price for every model
+    assert hints["cost_usd"] == pytest.approx((10_000 * 50 * 1 + 10_000 * 500 * 1) / 1e6)
     assert hints["batch_cost_usd"] == pytest.approx(hints["cost_usd"] / 2)
     assert math.isnan(shutdown["batch_cost_usd"])  # no batch for multi-turn episodes
     # time: the binding limit (requests here: 80,000 calls at 100/min; tokens: 24M at 1M/min)
@@ -56,7 +57,8 @@ def test_the_projection_is_the_arithmetic_of_the_means() -> None:
     (lambda: Price.parse("cheap"), "expected [MODEL=]INPUT/OUTPUT"),
     (lambda: project(frame(), 0), "--episodes must be at least 1"),
     (lambda: project(frame(), 10, batch_discount=1.5), "--batch-discount"),
-    (lambda: project(frame(), 10, rpm=0), "--rpm must be positive")])
+    (lambda: project(frame(), 10, rpm=0), "--rpm must be positive"),
+    (lambda: project(frame(), 10, [Price(2, 8, "openai/o3")]), "no episodes of that model")])
 def test_bad_numbers_are_refused(call, message: str) -> None:
     with pytest.raises(CostError, match=message.replace("[", r"\[")):
         call()

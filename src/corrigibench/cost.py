@@ -106,6 +106,12 @@ def project(per_episode: pd.DataFrame, episodes: int, prices: list[Price] | None
         if limit is not None and limit <= 0:
             raise CostError(f"{name} must be positive")
     prices = prices or []
+    models = set(per_episode["model"])
+    for price in prices:
+        if price.model is not None and price.model not in models:
+            raise CostError(f"--price {price.model}=...: no episodes of that model in the logs "
+                            f"(models: {', '.join(sorted(models))}); give IN/OUT alone to "
+                            "price every model")
     out = []
     for (environment, model), group in per_episode.groupby(["environment", "model"], sort=True):
         measured = group.dropna(subset=["input_tokens"])
