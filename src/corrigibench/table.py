@@ -15,8 +15,11 @@ Only sample summaries are read (no messages), straight from the `.eval` zip as p
 
 from __future__ import annotations
 
+import gc
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pandas as pd
 from pydantic_core import from_json
@@ -47,6 +50,25 @@ def episodes(logs: str | LogDir | list[str]) -> pd.DataFrame:
             raise NoLogsError(f"{logs}: no such directory" if not is_remote(logs)
                               else f"{logs}: nothing stored under this prefix")
         files = [info.name for info in list_eval_logs(str(log_location(logs)), recursive=True)]
+    with _cyclic_gc_paused():
+        return _frame(files, logs)
+
+
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Reading 150,000 summaries makes millions of small acyclic objects, and the cyclic
+    collector's full passes over them took half of `table`'s time on a Palisade-sized
+    sweep (benchmarks/table_scale.py). Reference counting still frees everything."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _frame(files: list[str], logs: object) -> pd.DataFrame:
     # an eval-set retry of an interrupted task writes a new log under the same task id that
     # carries over its finished episodes: count only the newest log of each task id
     headers = {}
