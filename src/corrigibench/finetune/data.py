@@ -15,6 +15,7 @@ its own, as the server tokenises a prompt and then samples the turn after it.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,19 +40,24 @@ class Example:
         return sum(label != -100 for label in self.labels)
 
 
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    rows = []
+def json_lines(path: Path) -> Iterator[tuple[int, Any]]:
+    """(line number, value) of each non-blank line of a JSONL file; a file that cannot be
+    read, or a line that is not JSON, is one DataError naming the file and line."""
     try:
         lines = path.read_text().splitlines()
     except OSError as ex:
         raise DataError(f"{path}: cannot read: {ex.strerror}") from None
     for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as ex:
-            raise DataError(f"{path}:{number}: not JSON: {ex.msg}") from None
+        if line.strip():
+            try:
+                yield number, json.loads(line)
+            except json.JSONDecodeError as ex:
+                raise DataError(f"{path}:{number}: not JSON: {ex.msg}") from None
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    for number, row in json_lines(path):
         check_conversation(row, f"{path}:{number}")
         rows.append(row)
     if not rows:

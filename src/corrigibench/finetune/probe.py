@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from corrigibench.finetune.data import DataError, read_jsonl
+from corrigibench.finetune.data import DataError, json_lines, read_jsonl
 from corrigibench.local_model.prompt import END, render
 
 DATA = Path(__file__).with_name("probe_data")
@@ -54,22 +54,15 @@ class Triple:
 
 def load_triples(path: Path = TRIPLES) -> list[Triple]:
     out = []
-    try:
-        lines = path.read_text().splitlines()
-    except OSError as ex:
-        raise DataError(f"{path}: cannot read: {ex.strerror}") from None
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
+    for number, row in json_lines(path):
         try:
-            row = json.loads(line)
             score = float(row["domain_score"])
             if not 0 <= score <= 1:
                 raise ValueError("domain_score must be in [0, 1]")
             out.append(Triple(id=str(row.get("id", f"item-{number}")), question=str(row["question"]),
                               good=str(row["good"]), bad=str(row["bad"]), domain_score=score,
                               split=str(row.get("split", "test"))))
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as ex:
+        except (KeyError, TypeError, ValueError) as ex:
             raise DataError(f"{path}:{number}: need question, good, bad and domain_score "
                             f"in [0, 1] ({type(ex).__name__}: {ex})") from None
     if not out:
