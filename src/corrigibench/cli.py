@@ -354,45 +354,39 @@ def _sweep_status(spec) -> int:
 
 
 def _cost(args: argparse.Namespace) -> int:
-    import pandas as pd
-
-    from corrigibench.cost import CostError, Price, project, usage
+    from corrigibench.cost import Price, project, usage
+    from corrigibench.formatting import markdown_table, missing
     from corrigibench.table import render
 
-    try:
-        prices = [Price.parse(p) for p in args.price or []]
-        table = project(usage(args.log_dir), args.episodes, prices, args.batch_discount,
-                        args.rpm, args.tpm)
-    except CostError as ex:
-        raise UsageError(str(ex)) from None
+    prices = [Price.parse(p) for p in args.price or []]
+    table = project(usage(args.log_dir), args.episodes, prices, args.batch_discount,
+                    args.rpm, args.tpm)
     if args.format != "markdown":
         print(render(table, args.format), end="")
         return 0
 
     def number(value: float, digits: int = 0) -> str:
-        return "–" if pd.isna(value) else f"{value:,.{digits}f}"
+        return "–" if missing(value) else f"{value:,.{digits}f}"
 
-    def span(row: pd.Series, key: str, digits: int = 0, unit: str = "") -> str:
-        if key not in row or pd.isna(row[key]):
+    def span(row: dict, key: str, digits: int = 0, unit: str = "") -> str:
+        if key not in row or missing(row[key]):
             return "–"
         if (unit == "$" and row[key + "_high"] < 100) or (key == "hours" and row[key + "_high"] < 10):
             digits = 2  # cents and minutes matter for a small study
         return (f"{unit}{number(row[key], digits)} ({unit}{number(row[key + '_low'], digits)}"
                 f"–{unit}{number(row[key + '_high'], digits)})")
 
-    lines = ["| environment | model | episodes read (with usage) | calls / episode | input / "
-             "episode | output / episode (reasoning) | study tokens | cost | with batch | "
-             "hours at the limit |", "|" + "---|" * 10]
-    for _, row in table.iterrows():
-        lines.append(" | ".join([
-            f"| {row['environment']}", row["model"],
-            f"{row['episodes_read']} ({row['with_usage']})",
-            number(row["calls_per_episode"], 1), number(row["input_tokens_per_episode"]),
-            f"{number(row['output_tokens_per_episode'])} "
-            f"({number(row['reasoning_tokens_per_episode'])})",
-            span(row, "study_tokens"), span(row, "cost_usd", 0, "$"),
-            span(row, "batch_cost_usd", 0, "$"), span(row, "hours", 1)]) + " |")
-    print("\n".join(lines))
+    print(markdown_table([{
+        "environment": row["environment"], "model": row["model"],
+        "episodes read (with usage)": f"{row['episodes_read']} ({row['with_usage']})",
+        "calls / episode": number(row["calls_per_episode"], 1),
+        "input / episode": number(row["input_tokens_per_episode"]),
+        "output / episode (reasoning)": f"{number(row['output_tokens_per_episode'])} "
+                                        f"({number(row['reasoning_tokens_per_episode'])})",
+        "study tokens": span(row, "study_tokens"), "cost": span(row, "cost_usd", 0, "$"),
+        "with batch": span(row, "batch_cost_usd", 0, "$"),
+        "hours at the limit": span(row, "hours", 1)} for row in table.to_dict("records")]),
+        end="")
     print(f"\nFor {args.episodes:,} episodes per row; in brackets, the 95% interval of the "
           "pilot's mean. Batch applies to reward-hint runs only.")
     return 0

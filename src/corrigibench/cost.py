@@ -21,7 +21,7 @@ from scipy.stats import t as student_t
 
 from corrigibench.errors import InputError
 from corrigibench.logstore import LogDir
-from corrigibench.table import NoLogsError, read_log
+from corrigibench.table import NoLogsError, log_files, read_log
 
 BATCH_ENVIRONMENTS = ("reward_hints",)
 
@@ -52,17 +52,7 @@ class Price:
 
 def usage(logs: str | LogDir | list[str]) -> pd.DataFrame:
     """Per episode: environment, model, calls and tokens (None when the log has no usage)."""
-    from inspect_ai.log import list_eval_logs
-
-    from corrigibench.logstore import log_location
-
-    if isinstance(logs, list):
-        files = logs
-    else:
-        where = log_location(logs)
-        if not where.is_dir():
-            raise NoLogsError(f"{logs}: no such directory")
-        files = [info.name for info in list_eval_logs(str(where), recursive=True)]
+    files = log_files(logs)
     rows = []
     for name in files:
         spec, summaries = read_log(name)
@@ -73,8 +63,7 @@ def usage(logs: str | LogDir | list[str]) -> pd.DataFrame:
                                "input_tokens_cache_read")}
             rows.append({"environment": spec["task"].split("/")[-1], "model": spec["model"],
                          "calls": s.get("turn_count"),
-                         **({k: v for k, v in total.items()} if used
-                            else dict.fromkeys(total))})
+                         **(total if used else dict.fromkeys(total))})
     if not rows:
         raise NoLogsError(f"{logs}: no Inspect logs with samples found")
     return pd.DataFrame(rows)

@@ -326,15 +326,16 @@ def status(spec: Spec) -> list[dict[str, Any]]:
     """Each cell's state in the (shared) log store: "done" (every planned episode is in a
     finished log), "started" (a log holding it has not finished: running, or a shard that
     was stopped and must be run again) or "missing" (not all there, nothing running)."""
-    from inspect_ai.log import list_eval_logs
-
-    from corrigibench.table import NoLogsError, episodes, log_finished
+    from corrigibench.table import NoLogsError, episodes, log_files, log_finished
 
     planned = cells(spec)
-    infos = list_eval_logs(str(spec.log_dir), recursive=True) if spec.log_dir.exists() else []
-    unfinished = {info.name for info in infos if not log_finished(info.name)}
     try:
-        df = episodes(spec.log_dir)
+        files = log_files(spec.log_dir)
+    except NoLogsError:  # nothing run yet
+        files = []
+    unfinished = {name for name in files if not log_finished(name)}
+    try:
+        df = episodes(files)  # the same listing: the store is listed once
     except NoLogsError:
         df = None
     out = []

@@ -40,16 +40,22 @@ class NoLogsError(InputError):
     pass
 
 
+def log_files(logs: str | LogDir | list[str]) -> list[str]:
+    """The Inspect logs under a directory or an s3:// prefix (searched recursively), or the
+    given list of logs as it is."""
+    if isinstance(logs, list):
+        return logs
+    where = log_location(logs)
+    if not where.is_dir():
+        raise NoLogsError(f"{logs}: no such directory" if not is_remote(where)
+                          else f"{logs}: nothing stored under this prefix")
+    return [info.name for info in list_eval_logs(str(where), recursive=True)]
+
+
 def episodes(logs: str | LogDir | list[str]) -> pd.DataFrame:
     """One row per planned episode in the logs under a directory or an s3:// prefix (or in
     a list of logs)."""
-    if isinstance(logs, list):
-        files = logs
-    else:
-        if not log_location(logs).is_dir():
-            raise NoLogsError(f"{logs}: no such directory" if not is_remote(logs)
-                              else f"{logs}: nothing stored under this prefix")
-        files = [info.name for info in list_eval_logs(str(log_location(logs)), recursive=True)]
+    files = log_files(logs)
     with _cyclic_gc_paused():
         return _frame(files, logs)
 

@@ -22,13 +22,14 @@ from pathlib import Path
 import pandas as pd
 from inspect_ai.log import read_eval_log
 
+from corrigibench.errors import InputError
 from corrigibench.formatting import interval, percent
+from corrigibench.logstore import LogDir, is_remote, log_location
 from corrigibench.report import figures as draw
 from corrigibench.report import tables
 from corrigibench.report.documents import Section, html_document, markdown, render_plain
 from corrigibench.stats import DENOMINATOR_POLICY
-from corrigibench.logstore import LogDir, is_remote, log_location
-from corrigibench.table import RATE_OF, NoLogsError, episodes, summarize
+from corrigibench.table import RATE_OF, episodes, summarize
 
 __all__ = ["build", "comparisons", "render_plain"]
 _EXCLUDED = ("limit", "error", "invalid", "ambiguous", "undecided", "missing")
@@ -39,7 +40,7 @@ def build(log_dir: str | LogDir, out_dir: str | Path | None = None) -> Path:
     out_dir, a local directory (default: LOG_DIR/report for local logs); returns it."""
     log_dir = log_location(log_dir)
     if out_dir is None and is_remote(log_dir):
-        raise NoLogsError(f"{log_dir}: the report is written to a local directory: give --out DIR")
+        raise InputError(f"{log_dir}: the report is written to a local directory: give --out DIR")
     out = Path(out_dir) if out_dir else Path(log_dir) / "report"
     eps = episodes(log_dir)
     cells = summarize(eps)
