@@ -455,12 +455,9 @@ def _traces(args: argparse.Namespace) -> int:
 
         layers = {"patterns": pattern_labels}
         if args.semantic:
-            from corrigibench.traces.semantic import SemanticLayer, SemanticUnavailable
+            from corrigibench.traces.semantic import SemanticLayer
 
-            try:
-                layers["semantic"] = SemanticLayer()
-            except SemanticUnavailable as ex:
-                raise UsageError(str(ex)) from None
+            layers["semantic"] = SemanticLayer()  # SemanticUnavailable: one line, from main()
         with contextlib.redirect_stdout(sys.stderr):
             table = validate(categories, args.judge, model_args, generate, args.split,
                              args.max_connections, layers=layers)
